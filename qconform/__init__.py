@@ -1,0 +1,27 @@
+"""qconform: conformance checks for Hugging Face transformers quantizers.
+
+The flow: ``targets`` (what the dispatch holds, with their ``spec``) -> ``strategies`` and
+``tiny_models`` -> the check modules in ``qconform.checks`` -> ``session`` records every outcome ->
+``report``.
+"""
+
+from qconform.spec import (
+    Capabilities,
+    InvalidConfig,
+    KnownDeviation,
+    QuantizerSpec,
+    Requirement,
+    Tolerances,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Capabilities",
+    "InvalidConfig",
+    "KnownDeviation",
+    "QuantizerSpec",
+    "Requirement",
+    "Tolerances",
+    "__version__",
+]

@@ -1,0 +1,72 @@
+"""Config round trip: what ``save_pretrained`` writes to config.json, ``from_pretrained`` reads back.
+
+``to_dict`` -> JSON text -> ``AutoQuantizationConfig.from_dict`` must give the same class and the
+same dictionary, with values of the same types, and a second trip must change nothing.
+"""
+
+from __future__ import annotations
+
+import json
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from qconform.assertions import expect
+from qconform.compare import differences, json_round_trip
+from qconform.configs import draw_config, round_trip
+
+
+@given(data=st.data())
+def test_to_dict_is_json(target, data):
+    config = draw_config(data, target.spec)
+    try:
+        json.dumps(config.to_dict(), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        expect(False, f"{type(config).__name__}.to_dict() is not plain JSON", [str(exc)])
+
+
+@given(data=st.data())
+def test_round_trip_same_class_and_dict(target, data):
+    config = draw_config(data, target.spec)
+    before = json_round_trip(config.to_dict())
+    again = round_trip(config)
+    expect(
+        type(again) is type(config),
+        "AutoQuantizationConfig.from_dict(to_dict()) gives another class",
+        [f"{type(config).__name__} -> {type(again).__name__}"],
+    )
+    changes = differences(before, json_round_trip(again.to_dict()))
+    expect(not changes, f"{type(config).__name__}: to_dict -> JSON -> from_dict changed the config", changes)
+
+
+@given(data=st.data())
+def test_round_trip_keeps_types(target, data):
+    config = draw_config(data, target.spec)
+    before = config.to_dict()
+    after = round_trip(config).to_dict()
+    changes = [line for line in differences(before, after) if ": type " in line]
+    expect(not changes, f"{type(config).__name__}: values change type through config.json", changes)
+
+
+@given(data=st.data())
+def test_round_trip_idempotent(target, data):
+    config = draw_config(data, target.spec)
+    once = round_trip(config)
+    twice = round_trip(once)
+    changes = differences(once.to_dict(), twice.to_dict())
+    expect(not changes, f"{type(config).__name__}: a second round trip changed the config", changes)
+
+
+@given(data=st.data())
+def test_to_json_string_parses(target, data):
+    config = draw_config(data, target.spec)
+    for use_diff in (True, False):
+        text = config.to_json_string(use_diff=use_diff)
+        try:
+            parsed = json.loads(text)
+        except ValueError as exc:
+            expect(False, f"to_json_string(use_diff={use_diff}) is not JSON", [str(exc), text[:200]])
+        expect(isinstance(parsed, dict), f"to_json_string(use_diff={use_diff}) is not a JSON object")
+    full = json.loads(config.to_json_string(use_diff=False))
+    changes = differences(json_round_trip(config.to_dict()), full)
+    expect(not changes, "to_json_string(use_diff=False) disagrees with to_dict()", changes)

@@ -1,0 +1,97 @@
+"""How checks are spread over targets and devices, and which variants are skipped or expected to fail.
+
+Plain functions over specs and markers; ``qconform.session`` calls them from pytest's hooks.
+Decisions follow declared capabilities and requirements, never a method's name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import pytest
+
+from qconform.targets import Target
+
+DEVICE_CHOICES = ("cpu", "cuda", "auto")
+
+
+def resolve_devices(values: Iterable[str]) -> list[str]:
+    """``auto`` (the default) means cpu, and cuda where a CUDA device is present."""
+    names: list[str] = []
+    for value in values or ["auto"]:
+        for part in value.split(","):
+            part = part.strip()
+            if part not in DEVICE_CHOICES:
+                raise ValueError(f"unknown device {part!r} for --qconform-device; choose from {DEVICE_CHOICES}")
+            if part == "auto":
+                import torch
+
+                expanded = ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
+            else:
+                expanded = [part]
+            names.extend(d for d in expanded if d not in names)
+    return names
+
+
+def required_capabilities(markers: Iterable[pytest.Mark]) -> tuple[str, ...]:
+    return tuple(cap for mark in markers if mark.name == "qconform_requires" for cap in mark.args)
+
+
+def target_skip_reason(target: Target, markers: Sequence[pytest.Mark]) -> str | None:
+    """Why a check does not apply to this target, or None."""
+    lacking = target.spec.capabilities.lacking(required_capabilities(markers))
+    if lacking:
+        return f"{target.key} does not declare {', '.join(lacking)} (spec)"
+    if any(mark.name == "qconform_backend" for mark in markers):
+        missing = target.spec.missing_requirements()
+        if missing:
+            return "backend missing: " + "; ".join(missing)
+    return None
+
+
+def device_skip_reason(target: Target, device: str) -> str | None:
+    import torch
+
+    kind = device.split(":")[0]
+    if kind not in target.spec.devices:
+        return f"{target.key} does not run on {kind} (spec devices: {', '.join(target.spec.devices)})"
+    if kind == "cuda" and not torch.cuda.is_available():
+        return "no CUDA device on this machine"
+    if kind == "cpu" and target.spec.capabilities.needs_accelerator:
+        return f"{target.key} needs an accelerator (spec)"
+    return None
+
+
+def target_params(targets: Sequence[Target], markers: Sequence[pytest.Mark]) -> list[Any]:
+    params = []
+    for target in targets:
+        reason = target_skip_reason(target, markers)
+        marks = [pytest.mark.skip(reason=reason)] if reason else []
+        params.append(pytest.param(target, id=target.key, marks=marks))
+    return params
+
+
+def target_device_params(
+    targets: Sequence[Target], devices: Sequence[str], markers: Sequence[pytest.Mark]
+) -> list[Any]:
+    params = []
+    for target in targets:
+        reason = target_skip_reason(target, markers)
+        for device in devices:
+            why = reason or device_skip_reason(target, device)
+            marks = [pytest.mark.skip(reason=why)] if why else []
+            params.append(pytest.param(target, device, id=f"{target.key}-{device}", marks=marks))
+    return params
+
+
+def deviation_marks(target: Target, check: str, param_id: str) -> list[pytest.MarkDecorator]:
+    """Strict xfail marks for the known deviations the spec declares for this variant."""
+    marks = []
+    for deviation in target.spec.deviations_for(check, param_id):
+        reason = f"known deviation: {deviation.reason} (evidence: {deviation.evidence})"
+        kwargs: dict[str, Any] = {"strict": True, "reason": reason}
+        if deviation.raises:
+            kwargs["raises"] = deviation.raises
+        marks.append(pytest.mark.xfail(**kwargs))
+    return marks

@@ -1,0 +1,30 @@
+"""Hypothesis settings profiles: quick for local work, ci for CI (default when CI=true), thorough."""
+
+from __future__ import annotations
+
+import os
+
+from hypothesis import HealthCheck, settings
+
+PROFILES = ("quick", "ci", "thorough")
+_SUPPRESSED = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture]
+
+
+def register_profiles() -> None:
+    common = {"deadline": None, "print_blob": True, "derandomize": True, "suppress_health_check": _SUPPRESSED}
+    settings.register_profile("qconform-quick", max_examples=8, **common)
+    settings.register_profile("qconform-ci", max_examples=25, **common)
+    settings.register_profile("qconform-thorough", max_examples=200, **common)
+
+
+def choose_profile(explicit: str | None) -> str:
+    if explicit:
+        if explicit not in PROFILES:
+            raise ValueError(f"unknown profile {explicit!r}; choose one of {', '.join(PROFILES)}")
+        return explicit
+    return "ci" if os.environ.get("CI", "").lower() in ("1", "true", "yes") else "quick"
+
+
+def load(profile: str) -> None:
+    register_profiles()
+    settings.load_profile(f"qconform-{profile}")

@@ -1,0 +1,1 @@
+"""Run records: the versioned schema, building records from pytest reports, and writing them."""

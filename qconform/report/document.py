@@ -1,0 +1,19 @@
+"""Assemble the run document (schema in ``qconform.report.schema``) at the end of a session."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from qconform.environment import fingerprint
+from qconform.report.schema import SCHEMA, VERSION
+
+
+def run_document(session: Any, exitstatus: int) -> dict[str, Any]:
+    distributions = [r.distribution for t in session.targets for r in t.spec.requirements]
+    return {
+        "schema": SCHEMA,
+        "version": VERSION,
+        "run": session.run_info(exitstatus),
+        "environment": fingerprint(distributions),
+        "records": session.collector.records(),
+    }

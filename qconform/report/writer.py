@@ -1,0 +1,44 @@
+"""Write and read run files; writes are atomic (a temporary file renamed into place)."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from qconform.report.schema import SchemaError, validate_run
+
+
+def write_json_atomic(path: str | os.PathLike[str], doc: Any) -> Path:
+    """Write ``doc`` as JSON to ``path`` so that readers see the old file or the whole new one."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(doc, handle, indent=1, sort_keys=False, allow_nan=False, default=str)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def read_run(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read and validate one run file; errors name the file."""
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SchemaError(f"{source}: cannot read: {exc.strerror or exc}") from exc
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SchemaError(f"{source}: not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
+    validate_run(doc, source)
+    return doc

@@ -1,0 +1,60 @@
+"""Turn ``--quantizer`` values into targets, or a usage error that says what exists."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Mapping
+
+from qconform.targets import Target
+
+GROUPS = {
+    "all": lambda t: True,
+    "reference": lambda t: t.origin == "reference",
+    "transformers": lambda t: t.origin == "transformers",
+    "plugin": lambda t: t.origin == "plugin",
+}
+
+
+class SelectionError(ValueError):
+    """A ``--quantizer`` value that names nothing."""
+
+
+def split_values(values: Iterable[str]) -> list[str]:
+    """Repeated options and comma lists, stripped, in order, without duplicates."""
+    names: list[str] = []
+    for value in values:
+        for part in value.split(","):
+            part = part.strip()
+            if part and part not in names:
+                names.append(part)
+    return names
+
+
+def select(values: Iterable[str], targets: Mapping[str, Target]) -> list[Target]:
+    names = split_values(values)
+    if not names:
+        raise SelectionError("--quantizer was given without a method name")
+    chosen: dict[str, Target] = {}
+    unknown = []
+    for name in names:
+        if name in GROUPS:
+            chosen.update((k, t) for k, t in targets.items() if GROUPS[name](t))
+        elif name in targets:
+            chosen[name] = targets[name]
+        else:
+            unknown.append(name)
+    if unknown:
+        raise SelectionError(unknown_message(unknown, targets))
+    return [chosen[k] for k in sorted(chosen)]
+
+
+def unknown_message(unknown: list[str], targets: Mapping[str, Target]) -> str:
+    vocabulary = sorted(targets) + sorted(GROUPS)
+    lines = []
+    for name in unknown:
+        close = difflib.get_close_matches(name, vocabulary, n=3, cutoff=0.5)
+        hint = f" (did you mean: {', '.join(close)}?)" if close else ""
+        lines.append(f"unknown quantizer {name!r}{hint}")
+    lines.append("known quantizers: " + ", ".join(sorted(targets)))
+    lines.append("groups: " + ", ".join(sorted(GROUPS)))
+    return "\n".join(lines)

@@ -1,0 +1,166 @@
+"""Declarative facts about one quantization method: what the checks may assume, and what they must not.
+
+A spec is data. Checks read capabilities from it to decide whether they apply; they never test a
+method's name. Anything a method does that contradicts the contract is not written here as the
+contract: it is a ``KnownDeviation`` with its reason and evidence, applied as a strict xfail so that a
+deviation that stops happening is reported.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import importlib.metadata
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hypothesis.strategies import SearchStrategy
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """A package a method needs at run time."""
+
+    import_name: str
+    distribution: str
+    min_version: str | None = None
+    install_hint: str = ""
+
+    @property
+    def hint(self) -> str:
+        if self.install_hint:
+            return self.install_hint
+        pin = f">={self.min_version}" if self.min_version else ""
+        return f"pip install '{self.distribution}{pin}'"
+
+    def installed_version(self) -> str | None:
+        """The installed version, or None; reads metadata only, never imports the package."""
+        try:
+            return importlib.metadata.version(self.distribution)
+        except importlib.metadata.PackageNotFoundError:
+            return None
+
+    def missing_reason(self) -> str | None:
+        """Why this requirement is not met here, or None when it is."""
+        version = self.installed_version()
+        if version is None:
+            return f"{self.distribution} is not installed ({self.hint})"
+        if self.min_version is not None:
+            from packaging.version import Version
+
+            if Version(version) < Version(self.min_version):
+                return f"{self.distribution} {version} is older than {self.min_version} ({self.hint})"
+        return None
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a method can do; checks declare which of these they need (see ``CAPABILITY_NAMES``)."""
+
+    quantizes_on_the_fly: bool = True
+    serializable: bool = True
+    deterministic: bool = True
+    trainable: bool = False
+    dequantizable: bool = False
+    needs_accelerator: bool = False
+
+    def lacking(self, needed: tuple[str, ...]) -> list[str]:
+        for name in needed:
+            if name not in CAPABILITY_NAMES:
+                raise ValueError(f"unknown capability {name!r}; known: {sorted(CAPABILITY_NAMES)}")
+        return [name for name in needed if not getattr(self, name)]
+
+
+CAPABILITY_NAMES = frozenset(f.name for f in dataclasses.fields(Capabilities))
+
+
+@dataclass(frozen=True)
+class Tolerances:
+    """Numerical bounds a method promises (relative to full precision) and its twin's agreement."""
+
+    rel_error: float = 0.2
+    max_block_error: float | None = None
+    twin_atol: float = 0.0  # 0: the twin must match the real backend bit for bit
+    logits_drift: float | None = None
+
+
+@dataclass(frozen=True)
+class KnownDeviation:
+    """A declared departure from the contract, applied as ``xfail(strict=True)``.
+
+    ``check`` is a check function's name; ``params`` is a substring of the test id's parameter part
+    (for example ``"cuda"``) when the deviation holds only for some variants.
+    """
+
+    check: str
+    reason: str
+    evidence: str
+    params: str | None = None
+    raises: tuple[type[BaseException], ...] | None = None
+
+    def applies_to(self, check: str, param_id: str) -> bool:
+        return check == self.check and (self.params is None or self.params in param_id)
+
+
+@dataclass(frozen=True)
+class InvalidConfig:
+    """Config arguments that the config class must refuse, and the field its error must name."""
+
+    kwargs: dict[str, Any]
+    field: str
+
+
+def _no_strategy() -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class QuantizerSpec:
+    """Everything qconform knows about one dispatch key, as data.
+
+    ``default_config`` builds one valid config; ``configs`` (optional) returns a hypothesis strategy of
+    valid configs; ``invalid_configs`` (optional) one of ``InvalidConfig``.
+    """
+
+    method: str
+    default_config: Callable[[], Any]
+    configs: Callable[[], SearchStrategy[Any] | None] = _no_strategy
+    invalid_configs: Callable[[], SearchStrategy[InvalidConfig] | None] = _no_strategy
+    loading_attributes: tuple[str, ...] = ()
+    requirements: tuple[Requirement, ...] = ()
+    capabilities: Capabilities = field(default_factory=Capabilities)
+    quantized_element_size: float | None = None
+    requires_calibration: bool = False
+    devices: tuple[str, ...] = ("cpu", "cuda")
+    reference_twin: str | None = None
+    tolerances: Tolerances = field(default_factory=Tolerances)
+    known_deviations: tuple[KnownDeviation, ...] = ()
+    notes: str = ""
+
+    def missing_requirements(self) -> list[str]:
+        """Reasons for each unmet requirement, empty when the method can run here."""
+        return [reason for req in self.requirements if (reason := req.missing_reason()) is not None]
+
+    def deviations_for(self, check: str, param_id: str) -> list[KnownDeviation]:
+        return [d for d in self.known_deviations if d.applies_to(check, param_id)]
+
+    def replace(self, **changes: Any) -> QuantizerSpec:
+        return dataclasses.replace(self, **changes)
+
+
+def minimal_spec(method: str, config_class: type) -> QuantizerSpec:
+    """The spec of a method nobody described: its config class's defaults, no further promises."""
+    return QuantizerSpec(
+        method=method,
+        default_config=config_class,
+        notes="no spec declared: checks run on the config class's default constructor",
+    )
+
+
+def load_object(reference: str) -> Any:
+    """Import ``module`` or ``module:attribute``."""
+    module_name, _, attribute = reference.partition(":")
+    module = importlib.import_module(module_name)
+    return getattr(module, attribute) if attribute else module

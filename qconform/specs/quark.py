@@ -1,0 +1,21 @@
+"""AMD Quark: pre-quantized checkpoints; the config itself needs the quark package."""
+
+from __future__ import annotations
+
+from qconform.spec import Capabilities, QuantizerSpec, Requirement
+
+
+def _default():
+    from transformers.utils.quantization_config import QuarkConfig
+
+    return QuarkConfig()
+
+
+SPECS = (
+    QuantizerSpec(
+        method="quark",
+        default_config=_default,
+        requirements=(Requirement("quark", "amd-quark", "0.12", "pip install 'amd-quark>=0.12'"),),
+        capabilities=Capabilities(quantizes_on_the_fly=False),
+    ),
+)
