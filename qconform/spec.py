@@ -135,6 +135,8 @@ class QuantizerSpec:
     requires_calibration: bool = False
     devices: tuple[str, ...] = ("cpu", "cuda")
     reference_twin: str | None = None
+    mirrors: str | None = None  # for a twin: the dispatch key of the real method it reproduces
+    codec: str | None = None  # "module:attribute" of a qconform.codec.WeightCodec (factory) for this method
     tolerances: Tolerances = field(default_factory=Tolerances)
     known_deviations: tuple[KnownDeviation, ...] = ()
     notes: str = ""
@@ -160,7 +162,9 @@ def minimal_spec(method: str, config_class: type) -> QuantizerSpec:
 
 
 def load_object(reference: str) -> Any:
-    """Import ``module`` or ``module:attribute``."""
+    """Import ``module`` or ``module:attribute`` (a dotted attribute path is followed)."""
     module_name, _, attribute = reference.partition(":")
-    module = importlib.import_module(module_name)
-    return getattr(module, attribute) if attribute else module
+    obj = importlib.import_module(module_name)
+    for part in attribute.split(".") if attribute else ():
+        obj = getattr(obj, part)
+    return obj

@@ -1,0 +1,60 @@
+"""Twin of FineGrainedFP8 (``fp8``): E4M3 weights in ``weight_block_size`` tiles with ``weight_scale_inv``.
+
+The checkpoint names, shapes and dtypes are FineGrainedFP8's, so a twin-written checkpoint loads
+through transformers' own ``FineGrainedFP8HfQuantizer`` and the other way round.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from reference_quantizers.base import Layout, ReferenceConfig, ReferenceLinear, ReferenceQuantizer, register_twin
+from reference_quantizers.numerics import fp8
+
+
+class RefFp8Config(ReferenceConfig):
+    KEY = "ref-fp8"
+
+    def __init__(
+        self,
+        weight_block_size: tuple[int, int] | list[int] = (128, 128),
+        activation_scheme: str = "dynamic",
+        modules_to_not_convert: list[str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.weight_block_size = list(weight_block_size)
+        self.activation_scheme = activation_scheme
+        super().__init__(modules_to_not_convert=modules_to_not_convert, **kwargs)
+
+    def post_init(self) -> None:
+        block = self.weight_block_size
+        if len(block) != 2 or not all(isinstance(b, int) and b > 0 for b in block):
+            raise ValueError(f"weight_block_size must be two positive integers, got {block!r}")
+        if self.activation_scheme != "dynamic":
+            raise ValueError(f"activation_scheme must be 'dynamic', got {self.activation_scheme!r}")
+
+
+class RefFp8Linear(ReferenceLinear):
+    element_size = 1.0
+
+    @classmethod
+    def layout(cls, config: RefFp8Config, out_features: int, in_features: int) -> Layout:
+        tiles = fp8.tile_grid((out_features, in_features), tuple(config.weight_block_size))
+        return {"weight": ((out_features, in_features), fp8.FP8), "weight_scale_inv": (tiles, torch.float32)}
+
+    @classmethod
+    def quantize(cls, weight: torch.Tensor, config: RefFp8Config) -> dict[str, torch.Tensor]:
+        quantized, scale_inv = fp8.quantize_blockwise(weight, tuple(config.weight_block_size))
+        return {"weight": quantized, "weight_scale_inv": scale_inv}
+
+    def dequantize(self) -> torch.Tensor:
+        return fp8.dequantize_blockwise(self.weight, self.weight_scale_inv, tuple(self.config.weight_block_size))
+
+
+class RefFp8Quantizer(ReferenceQuantizer):
+    linear_class = RefFp8Linear
+
+
+register_twin(RefFp8Config, RefFp8Quantizer)
