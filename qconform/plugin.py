@@ -36,6 +36,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="hypothesis profile: quick, ci (default when CI=true) or thorough",
     )
     group.addoption(
+        "--qconform-timeout",
+        type=float,
+        default=600.0,
+        metavar="SECONDS",
+        help="per-check time limit (default 600; 0 disables). Under -n a check past it ends its worker and "
+        "is recorded as a time-out; without -n only Python-level hangs can be interrupted",
+    )
+    group.addoption(
         "--qconform-device",
         action="append",
         default=[],

@@ -16,9 +16,16 @@ from typing import Any
 
 import pytest
 
-from qconform import collection, profiles
+from qconform import collection, isolation, profiles
 from qconform.failures import counterexample, reproduce_command
-from qconform.report.records import FAILURE, META, RecordCollector, collection_error_record, summarize
+from qconform.report.records import (
+    FAILURE,
+    META,
+    RecordCollector,
+    broken_plugin_record,
+    collection_error_record,
+    summarize,
+)
 from qconform.selection import SelectionError, select
 from qconform.targets import Discovery, Target, discover
 
@@ -43,6 +50,7 @@ class QconformSession:
     plugins: list[str]
     report_path: Path | None
     collector: RecordCollector = field(default_factory=RecordCollector)
+    timeout: float | None = None
     started: str = field(default_factory=_utcnow)
     t0: float = field(default_factory=time.monotonic)
 
@@ -73,8 +81,11 @@ class QconformSession:
             profile=profile,
             plugins=plugins,
             report_path=Path(report).absolute() if report else None,
-            collector=RecordCollector(keys=found.targets),
+            collector=RecordCollector(keys=found.targets, enrich=isolation.explain),
         )
+        session.timeout = config.getoption("qconform_timeout") or None
+        if not is_worker(config):
+            isolation.isolation_dir()  # created now, before xdist starts workers that inherit it
         session._add_checks_to_args()
         from qconform import fixtures
 
@@ -156,6 +167,15 @@ class QconformSession:
     # --- running ----------------------------------------------------------------------------
 
     @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+        worker = is_worker(self.config)
+        with isolation.time_limit(item.nodeid, self.timeout, hard=worker):
+            if not worker:
+                return (yield)
+            with isolation.fatal_signals_logged(item.nodeid):
+                return (yield)
+
+    @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[Any]) -> Any:
         report = yield
         if report.failed and call.excinfo is not None:
@@ -174,13 +194,23 @@ class QconformSession:
             )
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        if is_worker(self.config) or self.report_path is None:
+        if is_worker(self.config):
+            return
+        self._record_broken_plugins_not_run()
+        if self.report_path is None:
             return
         from qconform.report.document import run_document
         from qconform.report.writer import write_json_atomic
 
         doc = run_document(self, exitstatus)
         write_json_atomic(self.report_path, doc)
+
+    def _record_broken_plugins_not_run(self) -> None:
+        """A broken plugin stays in the report even when -k deselected its check."""
+        reported = {r["params"].get("plugin") for r in self.collector.records() if r["family"] == "discovery"}
+        for source, error in self.discovery.broken.items():
+            if source not in reported:
+                self.collector.add_record(broken_plugin_record(source, error))
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if is_worker(self.config):

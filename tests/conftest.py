@@ -53,22 +53,30 @@ class QconformRun:
         return [r for r in self.report["records"] if all(r.get(k) == v for k, v in where.items())]
 
 
+def run_in(
+    tmp_path: Path, *args: str, report: bool = True, timeout: float = 600, env: dict[str, str] | None = None
+) -> QconformRun:
+    """Run ``pytest <args>`` in an empty directory under ``tmp_path`` in a new process."""
+    workdir = tmp_path / "work"
+    workdir.mkdir(exist_ok=True)
+    report_path = tmp_path / "report.json"
+    report_path.unlink(missing_ok=True)
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args]
+    if report:
+        command.append(f"--qconform-report={report_path}")
+    # CI changes the default profile; the isolation directory belongs to the outer run
+    environment = {k: v for k, v in os.environ.items() if k not in ("CI", "QCONFORM_ISOLATION_DIR")}
+    environment.update({"PYTHONPATH": str(REPO), **(env or {})})
+    done = subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=timeout, env=environment)
+    doc = json.loads(report_path.read_text()) if report and report_path.exists() else None
+    return QconformRun(done.returncode, done.stdout, done.stderr, doc)
+
+
 @pytest.fixture
 def run_qconform(tmp_path: Path):
     """Run ``pytest <args>`` in an empty directory in a new process; return its output and JSON report."""
 
-    def run(*args: str, report: bool = True, timeout: float = 600, env: dict[str, str] | None = None) -> QconformRun:
-        workdir = tmp_path / "work"
-        workdir.mkdir(exist_ok=True)
-        report_path = tmp_path / "report.json"
-        report_path.unlink(missing_ok=True)
-        command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args]
-        if report:
-            command.append(f"--qconform-report={report_path}")
-        environment = {k: v for k, v in os.environ.items() if k != "CI"}  # CI changes the default profile
-        environment.update({"PYTHONPATH": str(REPO), **(env or {})})
-        done = subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=timeout, env=environment)
-        doc = json.loads(report_path.read_text()) if report and report_path.exists() else None
-        return QconformRun(done.returncode, done.stdout, done.stderr, doc)
+    def run(*args: str, **kwargs: Any) -> QconformRun:
+        return run_in(tmp_path, *args, **kwargs)
 
     return run

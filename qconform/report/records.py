@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 META = "qconform"
@@ -80,9 +80,7 @@ def _skip_reason(report: Any) -> str | None:
 def outcome_of(phases: dict[str, Any]) -> tuple[str, str | None]:
     """The record's outcome and reason, from the setup/call/teardown reports of one item."""
     setup, call, teardown = phases.get("setup"), phases.get("call"), phases.get("teardown")
-    for report in (setup, call, teardown):
-        if report is None:
-            continue
+    for report in phases.values():  # xdist reports a crashed worker's item with when="???"
         message = short_message(report) or ""
         if report.failed and _CRASH.search(message):
             return "crashed", message
@@ -174,11 +172,31 @@ def collection_error_record(
     }
 
 
+def broken_plugin_record(source: str, error: str) -> dict[str, Any]:
+    return {
+        "nodeid": f"qconform::plugin[{source}]",
+        "target": None,
+        "origin": "plugin",
+        "check": "test_plugin_imports",
+        "family": "discovery",
+        "params": {"plugin": source},
+        "device": None,
+        "outcome": "broken",
+        "reason": f"{source} failed to import",
+        "message": error[:2000],
+        "duration_s": 0.0,
+        "measured": {},
+        "counterexample": None,
+        "reproduce": None,
+    }
+
+
 class RecordCollector:
     """Gathers phase reports by node id on the controller and turns them into records at the end."""
 
-    def __init__(self, keys: Iterable[str] = ()) -> None:
+    def __init__(self, keys: Iterable[str] = (), enrich: Callable[[dict], dict] | None = None) -> None:
         self.keys = tuple(keys)
+        self.enrich = enrich or (lambda record: record)
         self._phases: dict[str, dict[str, Any]] = {}
         self._extra: list[dict[str, Any]] = []
 
@@ -189,7 +207,7 @@ class RecordCollector:
         self._extra.append(record)
 
     def records(self) -> list[dict[str, Any]]:
-        built = [build_record(nodeid, phases, self.keys) for nodeid, phases in self._phases.items()]
+        built = [self.enrich(build_record(nodeid, phases, self.keys)) for nodeid, phases in self._phases.items()]
         return sorted(built + self._extra, key=lambda r: r["nodeid"])
 
     def __len__(self) -> int:

@@ -11,22 +11,35 @@ from typing import Any
 from qconform.report.schema import SchemaError, validate_run
 
 
-def write_json_atomic(path: str | os.PathLike[str], doc: Any) -> Path:
-    """Write ``doc`` as JSON to ``path`` so that readers see the old file or the whole new one."""
+def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
+    """Write ``data`` to ``path`` so that readers see the old file or the whole new one."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(doc, handle, indent=1, sort_keys=False, allow_nan=False, default=str)
-            handle.write("\n")
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; outputs are for reading
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return target
+
+
+def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
+    return write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def json_text(doc: Any) -> str:
+    return json.dumps(doc, indent=1, sort_keys=False, allow_nan=False, default=str) + "\n"
+
+
+def write_json_atomic(path: str | os.PathLike[str], doc: Any) -> Path:
+    """Write ``doc`` as JSON to ``path`` so that readers see the old file or the whole new one."""
+    return write_text_atomic(path, json_text(doc))
 
 
 def read_run(path: str | os.PathLike[str]) -> dict[str, Any]:
