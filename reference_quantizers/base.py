@@ -33,7 +33,8 @@ from transformers.quantizers.auto import (
 from transformers.quantizers.quantizers_utils import get_module_from_name, should_convert_module
 from transformers.utils.quantization_config import QuantizationConfigMixin
 
-Layout = dict[str, tuple[tuple[int, ...], torch.dtype]]
+# a dtype of None: the dtype of the Linear being replaced (formats whose scales follow the model's dtype)
+Layout = dict[str, tuple[tuple[int, ...], torch.dtype | None]]
 
 
 class ReferenceConfig(QuantizationConfigMixin):
@@ -84,6 +85,7 @@ class ReferenceLinear(nn.Module):
             if name == "weight" and not pre_quantized:
                 # the loader fills this with the full-precision weight and hands it to QuantizeLinearOp
                 shape, stored_dtype = (out_features, in_features), dtype or torch.get_default_dtype()
+            stored_dtype = stored_dtype or dtype or torch.get_default_dtype()
             self.register_parameter(name, nn.Parameter(torch.empty(shape, dtype=stored_dtype), requires_grad=False))
         self.bias = nn.Parameter(torch.empty(out_features, dtype=dtype)) if bias else None
 
