@@ -16,6 +16,14 @@ class FineGrainedFp8Codec:
 
         return Fp8Quantize(_Quantizer())
 
+    def _dequantize_op(self, config: Any) -> Any:
+        from transformers.integrations.finegrained_fp8 import Fp8Dequantize
+
+        class _Quantizer:
+            quantization_config = config
+
+        return Fp8Dequantize(_Quantizer())
+
     def quantize(self, weight: torch.Tensor, config: Any) -> dict[str, torch.Tensor]:
         stored = self._quantize_op(config)._quantize_one("weight", weight)
         return {k.removeprefix("."): v for k, v in stored.items()}
@@ -23,7 +31,11 @@ class FineGrainedFp8Codec:
     def dequantize(
         self, stored: dict[str, torch.Tensor], config: Any, shape: tuple[int, int], dtype: torch.dtype
     ) -> torch.Tensor:
-        from transformers.integrations.finegrained_fp8 import _dequantize_fp8_weight
+        try:
+            from transformers.integrations.finegrained_fp8 import _dequantize_fp8_weight
+        except ImportError:  # transformers < 5.23: the loader's own dequantization op
+            dequantize_one = self._dequantize_op(config)._dequantize_one
+            return dequantize_one(stored["weight"], stored["weight_scale_inv"], torch.float32).to(dtype)
 
         block = list(config.weight_block_size) if config.weight_block_size else None
         return _dequantize_fp8_weight(stored["weight"], stored["weight_scale_inv"], block, torch.float32).to(dtype)

@@ -33,7 +33,9 @@ SPECS = (
         quantized_element_size=1.0,
         mirrors="fp8",
         codec="reference_quantizers.fp8:RefFp8Quantizer.codec",
-        tolerances=Tolerances(rel_error=0.08),
+        # the forward quantizes activations to FP8 per token and block (as FP8Linear on CUDA): E4M3 keeps 3
+        # mantissa bits, ~2% relative error per layer (measured 0.021-0.024), ~4% on tiny-model logits
+        tolerances=Tolerances(rel_error=0.08, forward_rel_error=0.1),
         notes="twin of fp8 (FineGrainedFP8); checkpoints interchangeable with it",
     ),
 )
