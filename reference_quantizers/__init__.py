@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-_NOT_TWINS = {"base", "numerics", "specs", "calibration"}
+_NOT_TWINS = {"base", "codec", "loading", "numerics", "specs", "calibration", "writers"}
 
 
 def twin_modules() -> list[str]:
