@@ -1,4 +1,4 @@
-"""The fingerprint of this machine and its software, recorded with every run."""
+"""The fingerprint of this machine and its software, and helpers that hide a package or the accelerator."""
 
 from __future__ import annotations
 
@@ -91,3 +91,141 @@ def environment_label(env: dict[str, Any]) -> str:
         count = f"{len(accs)}x " if len(accs) > 1 else ""
         return f"{count}{first['name']} sm_{first['compute_capability'].replace('.', '')}"
     return f"cpu {env.get('machine', '?')}"
+
+
+# --- hiding a package or the accelerator, faithfully ---------------------------------------------
+#
+# transformers decides availability with ``importlib.util.find_spec`` and ``importlib.metadata``, and
+# caches the answers (``lru_cache``) once asked. A package is hidden by wrapping every finder on
+# ``sys.meta_path`` so that none of them finds it or its distribution: ``find_spec`` returns None,
+# ``import`` raises ModuleNotFoundError from importlib itself, ``metadata.version`` raises
+# PackageNotFoundError. Install the wrapper before transformers is imported, in a fresh process.
+
+
+def normalise_distribution(name: str) -> str:
+    """PEP 503 normalisation, so that ``optimum-quanto``, ``optimum_quanto`` and ``Optimum.Quanto`` match."""
+    import re
+
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+class _HidingFinder:
+    """Wraps one meta path finder: it finds neither the hidden modules nor the hidden distributions."""
+
+    def __init__(self, inner: Any, modules: frozenset[str], distributions: frozenset[str]) -> None:
+        self._inner = inner
+        self._modules = modules
+        self._distributions = distributions
+
+    def _hidden(self, fullname: str) -> bool:
+        return any(fullname == m or fullname.startswith(m + ".") for m in self._modules)
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        if self._hidden(fullname):
+            return None
+        find = getattr(self._inner, "find_spec", None)
+        return find(fullname, path, target) if find is not None else None
+
+    def find_distributions(self, context: Any = None) -> Any:
+        find = getattr(self._inner, "find_distributions", None)
+        if find is None:
+            return iter(())
+        found = find(context) if context is not None else find()
+        return (d for d in found if normalise_distribution(d.metadata["Name"] or "") not in self._distributions)
+
+    def invalidate_caches(self) -> None:
+        invalidate = getattr(self._inner, "invalidate_caches", None)
+        if invalidate is not None:
+            invalidate()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+def hide_packages(modules: Iterable[str], distributions: Iterable[str] = ()) -> None:
+    """Make this process's import machinery refuse ``modules`` (and submodules) and ``distributions``.
+
+    Call it before anything imports them (or transformers, which caches what it finds). Raises if a
+    hidden module is already imported, since hiding it then would not be faithful.
+    """
+    hidden = frozenset(modules)
+    loaded = sorted(m for m in sys.modules if any(m == h or m.startswith(h + ".") for h in hidden))
+    if loaded:
+        raise RuntimeError(f"cannot hide modules that are already imported: {loaded}")
+    dists = frozenset(normalise_distribution(d) for d in distributions)
+    sys.meta_path[:] = [_HidingFinder(finder, hidden, dists) for finder in sys.meta_path]
+    import importlib
+
+    importlib.invalidate_caches()
+
+
+def without_accelerator_env(env: dict[str, str] | None = None) -> dict[str, str]:
+    """Environment variables under which torch sees no CUDA (or ROCm/XPU) device."""
+    env = dict(os.environ if env is None else env)
+    env.update({"CUDA_VISIBLE_DEVICES": "", "HIP_VISIBLE_DEVICES": "", "ZE_AFFINITY_MASK": ""})
+    return env
+
+
+def accelerator_present() -> bool:
+    import torch
+
+    xpu = getattr(torch, "xpu", None)
+    return torch.cuda.is_available() or bool(xpu is not None and xpu.is_available())
+
+
+def run_hidden(
+    function: str,
+    request: Any,
+    *,
+    modules: Iterable[str] = (),
+    distributions: Iterable[str] = (),
+    hide_accelerator: bool = False,
+    timeout: float = 300,
+) -> Any:
+    """Call ``function`` (``module:name``, taking and returning JSON data) in a fresh interpreter.
+
+    That interpreter hides ``modules``/``distributions`` before importing anything else and, with
+    ``hide_accelerator``, sees no accelerator. Its ``sys.path`` is this one's, so plugin modules load
+    the same way. Raises RuntimeError with the child's output when it does not answer.
+    """
+    import json
+    import subprocess
+
+    payload = {
+        "function": function,
+        "request": request,
+        "modules": sorted(set(modules)),
+        "distributions": sorted(set(distributions)),
+    }
+    env = without_accelerator_env() if hide_accelerator else dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    env.setdefault("TOKENIZERS_PARALLELISM", "false")
+    done = subprocess.run(
+        [sys.executable, "-c", _CHILD],
+        input=json.dumps(payload),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+    )
+    marker = _ANSWER_MARKER
+    for line in reversed(done.stdout.splitlines()):
+        if line.startswith(marker):
+            return json.loads(line[len(marker) :])
+    raise RuntimeError(
+        f"the hidden-environment child (exit {done.returncode}) gave no answer:\n"
+        f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    )
+
+
+_ANSWER_MARKER = "QCONFORM-ANSWER:"
+_CHILD = f"""
+import json, sys
+payload = json.loads(sys.stdin.read())
+from qconform.environment import hide_packages
+hide_packages(payload["modules"], payload["distributions"])
+from qconform.spec import load_object
+answer = load_object(payload["function"])(payload["request"])
+sys.stdout.write("\\n{_ANSWER_MARKER}" + json.dumps(answer) + "\\n")
+sys.stdout.flush()
+"""

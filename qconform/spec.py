@@ -65,6 +65,7 @@ class Capabilities:
     trainable: bool = False
     dequantizable: bool = False
     needs_accelerator: bool = False
+    loads_prequantized: bool = True  # a checkpoint saved quantized loads back through the dispatch
 
     def lacking(self, needed: tuple[str, ...]) -> list[str]:
         for name in needed:
@@ -80,10 +81,14 @@ CAPABILITY_NAMES = frozenset(f.name for f in dataclasses.fields(Capabilities))
 class Tolerances:
     """Numerical bounds a method promises (relative to full precision) and its twin's agreement."""
 
-    rel_error: float = 0.2
+    rel_error: float | Callable[[Any], float] = 0.2  # relative Frobenius error; callable of the config
     max_block_error: float | None = None
     twin_atol: float = 0.0  # 0: the twin must match the real backend bit for bit
     logits_drift: float | None = None
+    # relative gap between the quantized Linear's forward and a matmul with its dequantized weight
+    # (activation quantization, low-precision compute); None: the compute dtype's rounding only
+    forward_rel_error: float | None = None
+    memory_rel: float = 0.15  # estimate from param_element_size vs measured bytes of a loaded model
 
 
 @dataclass(frozen=True)
@@ -91,7 +96,9 @@ class KnownDeviation:
     """A declared departure from the contract, applied as ``xfail(strict=True)``.
 
     ``check`` is a check function's name; ``params`` is a substring of the test id's parameter part
-    (for example ``"cuda"``) when the deviation holds only for some variants.
+    (for example ``"cuda"``) when the deviation holds only for some variants; ``when`` is a
+    (distribution, version specifier) pair, e.g. ``("transformers", "<5.23")``, when it holds only for
+    some installed versions.
     """
 
     check: str
@@ -99,9 +106,22 @@ class KnownDeviation:
     evidence: str
     params: str | None = None
     raises: tuple[type[BaseException], ...] | None = None
+    when: tuple[str, str] | None = None
 
     def applies_to(self, check: str, param_id: str) -> bool:
-        return check == self.check and (self.params is None or self.params in param_id)
+        return check == self.check and (self.params is None or self.params in param_id) and self.holds_here()
+
+    def holds_here(self) -> bool:
+        if self.when is None:
+            return True
+        from packaging.specifiers import SpecifierSet
+
+        distribution, specifier = self.when
+        try:
+            installed = importlib.metadata.version(distribution)
+        except importlib.metadata.PackageNotFoundError:
+            return False
+        return SpecifierSet(specifier).contains(installed, prereleases=True)
 
 
 @dataclass(frozen=True)
@@ -110,6 +130,19 @@ class InvalidConfig:
 
     kwargs: dict[str, Any]
     field: str
+
+
+@dataclass(frozen=True)
+class OffloadRule:
+    """Explicit device maps that ``validate_environment`` must refuse with ValueError.
+
+    A map is refused when it places a module on one of ``places`` and, if ``beside_accelerator``,
+    also places one on an accelerator; setting the config flag ``unless`` to True lifts the refusal.
+    """
+
+    places: tuple[str, ...] = ("cpu", "disk")
+    beside_accelerator: bool = True
+    unless: str | None = None
 
 
 def _no_strategy() -> None:
@@ -131,12 +164,19 @@ class QuantizerSpec:
     loading_attributes: tuple[str, ...] = ()
     requirements: tuple[Requirement, ...] = ()
     capabilities: Capabilities = field(default_factory=Capabilities)
-    quantized_element_size: float | None = None
+    quantized_element_size: float | Callable[[Any], float | None] | None = None  # bytes; callable of the config
     requires_calibration: bool = False
     devices: tuple[str, ...] = ("cpu", "cuda")
+    dtypes: tuple[str, ...] = ("float16", "bfloat16", "float32")  # what update_dtype may hand back
+    offload_rule: OffloadRule | None = None
+    prequantized_fallback: str | None = None  # "dequantize": a checkpoint loads dequantized without the accelerator
     reference_twin: str | None = None
     mirrors: str | None = None  # for a twin: the dispatch key of the real method it reproduces
     codec: str | None = None  # "module:attribute" of a qconform.codec.WeightCodec (factory) for this method
+    skip_field: str | None = "modules_to_not_convert"  # the config field holding the skip list; None: no list
+    # "module:function" (method_key, arch, config) -> Path of a pre-quantized tiny checkpoint, for methods
+    # that do not quantize on the fly (or not on every device)
+    checkpoint_writer: str | None = None
     tolerances: Tolerances = field(default_factory=Tolerances)
     known_deviations: tuple[KnownDeviation, ...] = ()
     notes: str = ""
@@ -144,6 +184,11 @@ class QuantizerSpec:
     def missing_requirements(self) -> list[str]:
         """Reasons for each unmet requirement, empty when the method can run here."""
         return [reason for req in self.requirements if (reason := req.missing_reason()) is not None]
+
+    def element_size(self, config: Any) -> float | None:
+        """Bytes per quantized element for this config, or None where the spec does not say."""
+        size = self.quantized_element_size
+        return size(config) if callable(size) else size
 
     def deviations_for(self, check: str, param_id: str) -> list[KnownDeviation]:
         return [d for d in self.known_deviations if d.applies_to(check, param_id)]

@@ -6,8 +6,10 @@ same dictionary, with values of the same types, and a second trip must change no
 
 from __future__ import annotations
 
+import copy
 import json
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -70,3 +72,41 @@ def test_to_json_string_parses(target, data):
     full = json.loads(config.to_json_string(use_diff=False))
     changes = differences(json_round_trip(config.to_dict()), full)
     expect(not changes, "to_json_string(use_diff=False) disagrees with to_dict()", changes)
+
+
+@given(data=st.data())
+def test_invalid_config_refused(target, data):
+    strategy = target.spec.invalid_configs()
+    if strategy is None:
+        pytest.skip(f"{target.key} declares no invalid configs (spec)")
+    case = data.draw(strategy, label="invalid config")
+    config_class = target.config_class
+    try:
+        config = config_class(**copy.deepcopy(case.kwargs))
+    except (ValueError, TypeError) as exc:
+        expect(
+            names_field(str(exc), case.field),
+            f"{config_class.__name__} refused {case.kwargs!r}, but its message does not name {case.field!r}",
+            [f"{type(exc).__name__}: {exc}"],
+        )
+        return
+    except ImportError as exc:
+        if target.spec.missing_requirements():
+            pytest.skip(f"the config needs a missing package: {exc}")
+        raise
+    except Exception as exc:
+        expect(
+            False,
+            f"{config_class.__name__} refused {case.kwargs!r} with {type(exc).__name__}, not ValueError/TypeError",
+            [str(exc)],
+        )
+    expect(
+        False, f"{config_class.__name__} accepted {case.kwargs!r}, which is invalid for {case.field!r}", [repr(config)]
+    )
+
+
+def names_field(message: str, field: str) -> bool:
+    """The message names the field: its name, or all of its words (``quant_type`` ~ "quantization type")."""
+    text = message.lower()
+    words = [w for w in field.lower().split("_") if w]
+    return field.lower() in text or all(w in text for w in words)

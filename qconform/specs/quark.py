@@ -1,4 +1,4 @@
-"""AMD Quark: pre-quantized checkpoints; the config itself needs the quark package."""
+"""AMD Quark: pre-quantized checkpoints; the config itself needs the quark package (``quantizer_quark.py``)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,9 @@ SPECS = (
         method="quark",
         default_config=_default,
         requirements=(Requirement("quark", "amd-quark", "0.12", "pip install 'amd-quark>=0.12'"),),
-        capabilities=Capabilities(quantizes_on_the_fly=False),
+        capabilities=Capabilities(quantizes_on_the_fly=False, serializable=False),
+        requires_calibration=True,
+        notes="the default config is QuarkConfig() as a placeholder: with quark installed it needs a checkpoint's "
+        "quantization_config (quant_method, export, ...), which no offline fixture provides yet",
     ),
 )

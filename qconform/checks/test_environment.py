@@ -1,0 +1,233 @@
+"""Environment validation: a missing package, a missing accelerator or an unsupported device map must
+be refused clearly at validation (``get_hf_quantizer``), before any weight is touched.
+
+A package is made missing faithfully: in a subprocess whose import machinery refuses it, so that
+transformers' own availability checks see it missing (``qconform.environment.hide_packages``). One
+subprocess per hidden package serves every selected target that needs it. Packages already missing
+here are probed in this process. The ``cpu`` variant hides the accelerator, the ``cuda`` variant
+keeps it.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from qconform.assertions import expect, fail
+from qconform.compare import json_round_trip
+from qconform.contract import default_config, paths_for, quantizer
+from qconform.environment import normalise_distribution
+from qconform.probes import hidden_probes, needs_subprocess, probe_here
+from qconform.spec import Requirement
+from qconform.strategies import device_maps, places
+from qconform.targets import Target
+
+ACCELERATOR_WORDS = re.compile(r"\b(gpu|cuda|xpu|mps|npu|hpu|accelerator|apple silicon|compute capability|sm\d+)", re.I)
+
+
+def _session(request: pytest.FixtureRequest) -> Any:
+    return request.config.pluginmanager.get_plugin("qconform-session")
+
+
+def _names(req: Requirement) -> set[str]:
+    root = req.import_name.split(".")[0]
+    return {normalise_distribution(n) for n in (req.import_name, req.distribution, root) if n}
+
+
+def names_package(message: str, req: Requirement) -> bool:
+    text = normalise_distribution(message)
+    return any(name in text or name.replace("-", "_") in message.lower() for name in _names(req))
+
+
+def _saved_config(target: Target) -> dict[str, Any] | None:
+    """The target's default config as config.json holds it, or None where it cannot be built here."""
+    try:
+        return json_round_trip(target.spec.default_config().to_dict())
+    except Exception:
+        return None
+
+
+def _probe_item(target: Target, paths: list[str], ident: str | None = None) -> dict[str, Any]:
+    item = {"key": target.key, "paths": paths, "config_dict": _saved_config(target)}
+    if ident:
+        item["id"] = ident
+    return item
+
+
+def _probe(
+    request: pytest.FixtureRequest, target: Target, hidden: Requirement | None, hide_accelerator: bool
+) -> dict[str, Any]:
+    """What ``get_hf_quantizer`` does for ``target`` with ``hidden`` (and the accelerator) missing."""
+    paths = paths_for(target.spec)
+    modules = [hidden.import_name] if hidden else []
+    if not needs_subprocess(modules, hide_accelerator):
+        return probe_here(target.spec, paths, _saved_config(target))
+    session = _session(request)
+    batch = [
+        t
+        for t in session.targets
+        if hidden is None or any(r.import_name == hidden.import_name for r in t.spec.requirements)
+    ]
+    items = [_probe_item(t, paths_for(t.spec)) for t in sorted(batch, key=lambda t: t.key)]
+    answers = hidden_probes(
+        {"plugins": list(session.plugins), "probes": items},
+        modules,
+        [hidden.distribution] if hidden else [],
+        hide_accelerator,
+    )
+    return answers[target.key]
+
+
+def _describe(outcome: dict[str, Any]) -> str:
+    if not outcome.get("raised"):
+        return f"no error on the {outcome.get('path')} path (quantizer {outcome.get('quantizer')})"
+    return f"{outcome['type']} at {outcome['stage']} ({outcome['path']} path): {outcome['message'][:300]}"
+
+
+def test_missing_package_is_named(target, device, request):
+    spec = target.spec
+    if not spec.requirements:
+        pytest.skip(f"{target.key} declares no required package (spec)")
+    hide_accelerator = device == "cpu"
+    problems, checked, skipped = [], [], []
+    for req in spec.requirements:
+        installed = req.missing_reason() is None
+        outcome = _probe(request, target, req if installed else None, hide_accelerator)
+        if outcome.get("path") is None and not outcome.get("raised"):
+            skipped.append(f"{req.distribution}: no way to get a config without it ({outcome.get('skipped')})")
+            continue
+        checked.append(req.distribution)
+        missing_then = [r for r in spec.requirements if r is req or r.missing_reason() is not None]
+        if not outcome.get("raised"):
+            problems.append(f"{req.distribution} missing: {_describe(outcome)}")
+            continue
+        message = outcome["message"]
+        named = [r for r in missing_then if names_package(message, r)]
+        if not named:
+            problems.append(f"{req.distribution} missing: the error names no missing package: {_describe(outcome)}")
+        elif "install" not in message.lower():
+            problems.append(
+                f"{req.distribution} missing: the error does not say how to install it: {_describe(outcome)}"
+            )
+    if not checked:
+        pytest.skip("; ".join(skipped))
+    expect(
+        not problems,
+        "with a required package missing, validation must raise an error naming it and how to install it",
+        problems,
+    )
+
+
+@pytest.mark.qconform_requires("needs_accelerator")
+def test_no_accelerator_is_refused_clearly(target, request):
+    spec = target.spec
+    results = []
+    for path in paths_for(spec):
+        if not needs_subprocess([], True):
+            outcome = probe_here(spec, [path], _saved_config(target))
+        else:
+            session = _session(request)
+            items = [
+                _probe_item(t, [p], f"{t.key}@{p}")
+                for t in sorted(session.targets, key=lambda t: t.key)
+                if t.spec.capabilities.needs_accelerator
+                for p in paths_for(t.spec)
+            ]
+            answers = hidden_probes({"plugins": list(session.plugins), "probes": items}, [], [], True)
+            outcome = answers[f"{target.key}@{path}"]
+        results.append((path, outcome))
+    problems, blocked = [], []
+    for path, outcome in results:
+        if path == "checkpoint" and spec.prequantized_fallback == "dequantize":
+            if not outcome.get("raised") and not outcome.get("dequantize"):
+                problems.append(
+                    f"checkpoint path: spec says it dequantizes, but {_describe(outcome)}, dequantize=False"
+                )
+            continue
+        if not outcome.get("raised"):
+            problems.append(f"{path} path: {_describe(outcome)}")
+            continue
+        message = outcome["message"]
+        if ACCELERATOR_WORDS.search(message):
+            continue
+        missing = [r for r in spec.requirements if r.missing_reason() is not None and names_package(message, r)]
+        if missing:
+            blocked.append(f"{path} path stopped at a package missing here first: {_describe(outcome)}")
+        else:
+            problems.append(f"{path} path: the error does not say an accelerator is needed: {_describe(outcome)}")
+    expect(
+        not problems, "without an accelerator, validation must refuse clearly (or fall back as the spec says)", problems
+    )
+    if blocked and len(blocked) == len(results):
+        pytest.skip("; ".join(blocked))
+
+
+@given(data=st.data())
+def test_offload_rule(target, data):
+    rule = target.spec.offload_rule
+    if rule is None:
+        pytest.skip(f"{target.key} declares no offload rule (spec)")
+    config = copy.deepcopy(default_config(target))
+    lifted = data.draw(st.booleans(), label=f"{rule.unless}") if rule.unless else False
+    if rule.unless:
+        setattr(config, rule.unless, lifted)
+    device_map = data.draw(device_maps(where=places(2)), label="device_map")
+    on_the_fly = "argument" in paths_for(target.spec)
+    hf_quantizer = quantizer(target, config, pre_quantized=not on_the_fly)
+    values = set(device_map.values())
+    refused_place = any(v in rule.places for v in values)
+    beside = any(isinstance(v, int) for v in values)
+    if lifted or not refused_place:
+        must = "accept"
+    elif beside or not rule.beside_accelerator:
+        must = "refuse"
+    else:
+        must = "either"
+    try:
+        hf_quantizer.validate_environment(device_map=copy.deepcopy(device_map), weights_only=True)
+    except ValueError as exc:
+        if must == "accept":
+            fail("validate_environment refused a device map its offload rule allows", [repr(device_map), str(exc)])
+        return
+    if must == "refuse":
+        fail(
+            f"validate_environment accepted modules on {sorted(set(rule.places) & values)} beside an accelerator"
+            + (f" with {rule.unless}=False" if rule.unless else ""),
+            [repr(device_map)],
+        )
+
+
+def test_calibration_is_required_as_declared(target):
+    spec = target.spec
+    declared = bool(getattr(target.quantizer_class, "requires_calibration", False))
+    expect(
+        declared == spec.requires_calibration,
+        f"{target.quantizer_class.__name__}.requires_calibration disagrees with the spec",
+        [f"class says {declared}, spec says {spec.requires_calibration}"],
+    )
+    config = default_config(target)
+    from transformers.quantizers.auto import AutoHfQuantizer
+
+    try:
+        AutoHfQuantizer.from_config(config, pre_quantized=False)
+    except ValueError as exc:
+        expect(
+            spec.requires_calibration,
+            "pre_quantized=False was refused for a method that needs no calibration",
+            [str(exc)],
+        )
+        return
+    except ImportError as exc:
+        if spec.missing_requirements():
+            pytest.skip(f"backend missing: {exc}")
+        raise
+    expect(
+        not spec.requires_calibration,
+        "pre_quantized=False on a method that requires calibration must raise ValueError",
+        ["the quantizer was built without complaint"],
+    )

@@ -1,0 +1,52 @@
+"""AutoRound: calibrated checkpoints loaded through the auto-round package (``quantizer_auto_round.py``)."""
+
+from __future__ import annotations
+
+from hypothesis import strategies as st
+
+from qconform.spec import Capabilities, InvalidConfig, KnownDeviation, QuantizerSpec, Requirement
+from qconform.specs._common import MERGE_MUTATES_CHECKPOINT_OBJECT
+
+
+def _config(**kwargs):
+    from transformers import AutoRoundConfig
+
+    return AutoRoundConfig(**kwargs)
+
+
+def configs() -> st.SearchStrategy:
+    return st.builds(
+        _config,
+        bits=st.sampled_from([2, 3, 4, 8]),
+        group_size=st.sampled_from([-1, 32, 128]),
+        sym=st.booleans(),
+        backend=st.sampled_from(["auto", "torch", "gptqmodel"]),
+    )
+
+
+def invalid() -> st.SearchStrategy[InvalidConfig]:
+    return st.sampled_from([InvalidConfig({"bits": 9}, "bits"), InvalidConfig({"group_size": 0}, "group_size")])
+
+
+SPECS = (
+    QuantizerSpec(
+        method="auto-round",
+        default_config=_config,
+        configs=configs,
+        invalid_configs=invalid,
+        loading_attributes=("backend",),
+        requirements=(Requirement("auto_round", "auto-round", "0.5.0", "pip install 'auto-round>=0.5'"),),
+        capabilities=Capabilities(quantizes_on_the_fly=False),
+        requires_calibration=True,
+        known_deviations=(
+            MERGE_MUTATES_CHECKPOINT_OBJECT,
+            KnownDeviation(
+                check="test_merge_refuses_another_class",
+                reason="with an AutoRoundConfig argument, a checkpoint config of another method is first converted "
+                "by AutoRoundConfig.from_dict, which refuses it with NotImplementedError instead of the ValueError "
+                "merge_quantization_configs raises for every other pair of classes",
+                evidence="transformers/quantizers/auto.py:254-255, transformers/utils/quantization_config.py:257-260",
+            ),
+        ),
+    ),
+)

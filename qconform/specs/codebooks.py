@@ -1,0 +1,130 @@
+"""Pre-quantized codebook and outlier formats: AQLM, VPTQ, SpQR, and HIGGS (which also quantizes).
+
+Facts from ``quantizer_{aqlm,vptq,spqr,higgs}.py`` and their configs. VPTQ, SpQR and HIGGS need a
+CUDA GPU at validation; SpQR loads in float16 only, HIGGS in float16 or bfloat16.
+"""
+
+from __future__ import annotations
+
+from hypothesis import strategies as st
+
+from qconform.spec import Capabilities, InvalidConfig, QuantizerSpec, Requirement, Tolerances
+from qconform.strategies import skip_lists
+
+ACCELERATE = Requirement("accelerate", "accelerate", "1.1.0")
+PRE_QUANTIZED = Capabilities(quantizes_on_the_fly=False)
+ON_GPU_PRE_QUANTIZED = Capabilities(quantizes_on_the_fly=False, needs_accelerator=True)
+
+
+def _build(name: str):
+    def build(**kwargs):
+        import transformers.utils.quantization_config as qc
+
+        return getattr(qc, name)(**kwargs)
+
+    build.__name__ = f"build_{name}"
+    return build
+
+
+aqlm = _build("AqlmConfig")
+vptq = _build("VptqConfig")
+spqr = _build("SpQRConfig")
+higgs = _build("HiggsConfig")
+
+
+def aqlm_configs() -> st.SearchStrategy:
+    return st.builds(
+        aqlm,
+        in_group_size=st.sampled_from([8, 16]),
+        out_group_size=st.sampled_from([1, 2]),
+        num_codebooks=st.sampled_from([1, 2]),
+        nbits_per_codebook=st.sampled_from([8, 16]),
+        linear_weights_not_to_quantize=st.sampled_from([None, ["lm_head.weight"], ["model.embed_tokens.weight"]]),
+    )
+
+
+def higgs_configs() -> st.SearchStrategy:
+    return st.builds(
+        higgs,
+        bits=st.sampled_from([2, 3, 4]),
+        p=st.sampled_from([1, 2]),
+        group_size=st.sampled_from([64, 128, 256]),
+        hadamard_size=st.sampled_from([256, 512, 1024]),
+        modules_to_not_convert=skip_lists(),
+    )
+
+
+def _cases(*cases: InvalidConfig):
+    return lambda: st.sampled_from(list(cases))
+
+
+SPECS = (
+    QuantizerSpec(
+        method="aqlm",
+        default_config=aqlm,
+        configs=aqlm_configs,
+        invalid_configs=_cases(
+            InvalidConfig({"in_group_size": 8.0}, "in_group_size"),
+            InvalidConfig({"num_codebooks": "1"}, "num_codebooks"),
+            InvalidConfig({"nbits_per_codebook": None}, "nbits_per_codebook"),
+            InvalidConfig({"linear_weights_not_to_quantize": "lm_head.weight"}, "linear_weights_not_to_quantize"),
+        ),
+        requirements=(Requirement("aqlm", "aqlm", None, "pip install 'aqlm[gpu,cpu]'"), ACCELERATE),
+        capabilities=PRE_QUANTIZED,
+        requires_calibration=True,
+        reference_twin="ref-aqlm",
+        codec="qconform.backends.aqlm:AqlmCodec",
+        checkpoint_writer="reference_quantizers.writers.aqlm:prequantized_checkpoint",
+        # bfloat16 on the CPU: aqlm's embedding_bag rounds ties away from zero, the twin to nearest even (1 ulp)
+        tolerances=Tolerances(rel_error=1.0, twin_atol=2**-6),
+    ),
+    QuantizerSpec(
+        method="vptq",
+        default_config=vptq,
+        invalid_configs=_cases(
+            InvalidConfig({"enable_proxy_error": True}, "enable_proxy_error"),
+            InvalidConfig(
+                {"config_for_layers": {"model.layers.0.mlp.up_proj": {"is_indice_packed": False}}}, "is_indice_packed"
+            ),
+        ),
+        requirements=(ACCELERATE, Requirement("vptq", "vptq", "0.0.4", "pip install -U vptq")),
+        capabilities=ON_GPU_PRE_QUANTIZED,
+        requires_calibration=True,
+        devices=("cuda",),
+    ),
+    QuantizerSpec(
+        method="spqr",
+        default_config=spqr,
+        invalid_configs=_cases(
+            InvalidConfig({"bits": 4}, "bits"),
+            InvalidConfig({"beta1": 8}, "beta1"),
+            InvalidConfig({"beta2": "16"}, "beta2"),
+            InvalidConfig({"shapes": []}, "shapes"),
+        ),
+        requirements=(ACCELERATE, Requirement("spqr_quant", "spqr_quant", None, "pip install 'spqr_quant[gpu]'")),
+        capabilities=ON_GPU_PRE_QUANTIZED,
+        requires_calibration=True,
+        devices=("cuda",),
+        dtypes=("float16",),
+    ),
+    QuantizerSpec(
+        method="higgs",
+        default_config=higgs,
+        configs=higgs_configs,
+        invalid_configs=_cases(
+            InvalidConfig({"bits": 5}, "bits"),
+            InvalidConfig({"group_size": 32}, "group_size"),
+            InvalidConfig({"hadamard_size": 320, "group_size": 256}, "hadamard_size"),
+        ),
+        requirements=(
+            ACCELERATE,
+            Requirement("flute", "flute-kernel", "0.4.1", "pip install 'flute-kernel>=0.3.0'"),
+            Requirement(
+                "fast_hadamard_transform", "fast_hadamard_transform", None, "pip install fast_hadamard_transform"
+            ),
+        ),
+        capabilities=Capabilities(needs_accelerator=True),
+        devices=("cuda",),
+        dtypes=("float16", "bfloat16"),
+    ),
+)

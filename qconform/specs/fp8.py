@@ -1,0 +1,139 @@
+"""FP8 weights: fine-grained blocks (``fp8``), MX blocks of 32 (``mxfp8``, same quantizer), and fbgemm.
+
+Facts from ``quantizer_finegrained_fp8.py``, ``quantizer_fbgemm_fp8.py`` and the configs: quantizing
+on the fly needs a GPU or XPU (fbgemm: compute capability >= 9.0 and fbgemm-gpu); a fine-grained
+checkpoint on a machine without one is dequantized instead (``dequantize`` is a loading attribute);
+weights take a byte.
+"""
+
+from __future__ import annotations
+
+from hypothesis import strategies as st
+
+from qconform.spec import Capabilities, InvalidConfig, KnownDeviation, QuantizerSpec, Requirement, Tolerances
+from qconform.specs._common import MERGE_MUTATES_CHECKPOINT_OBJECT
+from qconform.strategies import optional, skip_lists
+
+ACCELERATE = Requirement("accelerate", "accelerate", "1.1.0")
+ON_GPU = Capabilities(needs_accelerator=True, trainable=True)
+
+SKIP_LIST_REPLACED = KnownDeviation(
+    check="test_merge_takes_loading_attributes_from_argument",
+    reason="FineGrainedFP8Config declares modules_to_not_convert a loading attribute, so the argument's list "
+    "(None unless given) replaces the checkpoint's: passing FineGrainedFP8Config(dequantize=True) to load a "
+    "checkpoint drops the list of modules that checkpoint stores unquantized",
+    evidence="transformers/utils/quantization_config.py:1746 (get_loading_attributes) and "
+    "transformers/quantizers/auto.py:273 (setattr on the checkpoint's config)",
+)
+
+
+def _fine_grained(**kwargs):
+    from transformers import FineGrainedFP8Config
+
+    return FineGrainedFP8Config(**kwargs)
+
+
+def _mx(**kwargs):
+    return _fine_grained(**{"quant_method": "mxfp8", "weight_block_size": (1, 32), "scale_fmt": "ue8m0", **kwargs})
+
+
+def _fbgemm(**kwargs):
+    from transformers import FbgemmFp8Config
+
+    return FbgemmFp8Config(**kwargs)
+
+
+def fp8_configs() -> st.SearchStrategy:
+    return st.builds(
+        _fine_grained,
+        activation_scheme=st.sampled_from(["dynamic", "static"]),
+        weight_block_size=st.sampled_from([(128, 128), (64, 64), (1, 128)]),
+        dequantize=st.booleans(),
+        modules_to_not_convert=skip_lists(),
+        scale_fmt=st.sampled_from(["float", "ue8m0"]),
+        expert_dtype=st.sampled_from(["fp8", "fp4"]),
+    )
+
+
+def mxfp8_configs() -> st.SearchStrategy:
+    return st.builds(_mx, dequantize=st.booleans(), modules_to_not_convert=skip_lists())
+
+
+def fbgemm_configs() -> st.SearchStrategy:
+    return st.builds(
+        _fbgemm,
+        activation_scale_ub=st.sampled_from([1200.0, 600.0, 2400.0]),
+        modules_to_not_convert=optional(st.sampled_from([["lm_head"], ["lm_head", "down_proj"]])),
+    )
+
+
+def fine_grained_invalid() -> st.SearchStrategy[InvalidConfig]:
+    return st.sampled_from(
+        [
+            InvalidConfig({"activation_scheme": "per-tensor-ish"}, "activation_scheme"),
+            InvalidConfig({"weight_block_size": (128,)}, "weight_block_size"),
+            InvalidConfig({"weight_block_size": (0, 128)}, "weight_block_size"),
+        ]
+    )
+
+
+SPECS = (
+    QuantizerSpec(
+        method="fp8",
+        default_config=_fine_grained,
+        configs=fp8_configs,
+        invalid_configs=fine_grained_invalid,
+        loading_attributes=("dequantize",),
+        requirements=(ACCELERATE,),
+        capabilities=ON_GPU,
+        quantized_element_size=1.0,
+        prequantized_fallback="dequantize",
+        devices=("cuda",),
+        reference_twin="ref-fp8",
+        codec="qconform.backends.fp8:FineGrainedFp8Codec",
+        # FP8Linear on CUDA quantizes activations to FP8 per token and block of channels
+        tolerances=Tolerances(rel_error=0.08, forward_rel_error=0.05),
+        known_deviations=(
+            MERGE_MUTATES_CHECKPOINT_OBJECT,
+            SKIP_LIST_REPLACED,
+        ),
+    ),
+    QuantizerSpec(
+        method="mxfp8",
+        default_config=_mx,
+        configs=mxfp8_configs,
+        invalid_configs=fine_grained_invalid,
+        loading_attributes=("dequantize",),
+        requirements=(ACCELERATE,),
+        capabilities=ON_GPU,
+        quantized_element_size=1.0,
+        prequantized_fallback="dequantize",
+        devices=("cuda",),
+        reference_twin="ref-mxfp8",
+        known_deviations=(
+            MERGE_MUTATES_CHECKPOINT_OBJECT,
+            SKIP_LIST_REPLACED,
+        ),
+    ),
+    QuantizerSpec(
+        method="fbgemm_fp8",
+        default_config=_fbgemm,
+        configs=fbgemm_configs,
+        invalid_configs=lambda: st.sampled_from([InvalidConfig({"activation_scale_ub": -1.0}, "activation_scale_ub")]),
+        loading_attributes=("activation_scale_ub",),
+        requirements=(Requirement("fbgemm_gpu", "fbgemm-gpu", None, "pip install fbgemm-gpu"), ACCELERATE),
+        capabilities=Capabilities(needs_accelerator=True),
+        quantized_element_size=1.0,
+        devices=("cuda",),
+        dtypes=("bfloat16",),
+        known_deviations=(
+            MERGE_MUTATES_CHECKPOINT_OBJECT,
+            KnownDeviation(
+                check="test_invalid_config_refused",
+                reason="FbgemmFp8Config has no post_init: nothing is validated (a negative activation_scale_ub "
+                "is accepted)",
+                evidence="transformers/utils/quantization_config.py:1284-1312 (FbgemmFp8Config)",
+            ),
+        ),
+    ),
+)

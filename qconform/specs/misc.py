@@ -1,0 +1,171 @@
+"""Methods without a family of their own: BitNet, EETQ, Gemma, GGUF, Metal, SINQ.
+
+Facts from ``quantizer_{bitnet,eetq,gemma,gguf,metal,sinq}.py`` and their configs.
+"""
+
+from __future__ import annotations
+
+from hypothesis import strategies as st
+
+from qconform.spec import Capabilities, InvalidConfig, KnownDeviation, QuantizerSpec, Requirement
+from qconform.specs._common import MERGE_MUTATES_CHECKPOINT_OBJECT
+from qconform.strategies import skip_lists
+
+ACCELERATE = Requirement("accelerate", "accelerate", "1.1.0")
+KERNELS = Requirement("kernels", "kernels", "0.18.2", "pip install 'kernels>=0.18.2,<0.19'")
+
+
+def _build(name: str):
+    def build(**kwargs):
+        import transformers.utils.quantization_config as qc
+
+        return getattr(qc, name)(**kwargs)
+
+    build.__name__ = f"build_{name}"
+    return build
+
+
+bitnet = _build("BitNetQuantConfig")
+eetq = _build("EetqConfig")
+gemma = _build("GemmaQuantizationConfig")
+gguf = _build("GgufConfig")
+metal = _build("MetalConfig")
+sinq = _build("SinqConfig")
+
+
+def _cases(*cases: InvalidConfig):
+    return lambda: st.sampled_from(list(cases))
+
+
+SPECS = (
+    QuantizerSpec(
+        method="bitnet",
+        default_config=bitnet,
+        configs=lambda: st.builds(
+            bitnet,
+            linear_class=st.sampled_from(["bitlinear", "autobitlinear"]),
+            quantization_mode=st.sampled_from(["online", "offline"]),
+            use_rms_norm=st.booleans(),
+            modules_to_not_convert=skip_lists(),
+        ),
+        invalid_configs=_cases(
+            InvalidConfig({"linear_class": "linear"}, "linear_class"),
+            InvalidConfig({"quantization_mode": "lazy"}, "quantization_mode"),
+        ),
+        requirements=(ACCELERATE,),
+        capabilities=Capabilities(quantizes_on_the_fly=False),
+        requires_calibration=True,
+        reference_twin="ref-bitnet",
+        codec="qconform.backends.bitnet:BitNetCodec",
+        checkpoint_writer="reference_quantizers.bitnet:write_checkpoint",
+    ),
+    QuantizerSpec(
+        method="eetq",
+        default_config=eetq,
+        configs=lambda: st.builds(eetq, modules_to_not_convert=skip_lists()),
+        invalid_configs=_cases(InvalidConfig({"weights": "int4"}, "weights")),
+        requirements=(KERNELS, ACCELERATE),
+        capabilities=Capabilities(needs_accelerator=True, trainable=True),
+        quantized_element_size=1.0,
+        devices=("cuda",),
+        reference_twin="ref-eetq",
+    ),
+    QuantizerSpec(
+        method="gemma",
+        default_config=gemma,
+        configs=lambda: st.builds(
+            gemma,
+            num_bits=st.sampled_from([2, 4, 8]),
+            quantize_embeddings=st.booleans(),
+            modules_to_not_convert=skip_lists(),
+        ),
+        invalid_configs=_cases(InvalidConfig({"num_bits": 3}, "num_bits")),
+        capabilities=Capabilities(quantizes_on_the_fly=False, serializable=True),
+        requires_calibration=True,
+        known_deviations=(
+            KnownDeviation(
+                check="test_invalid_config_refused",
+                reason="GemmaQuantizationConfig has no post_init: num_bits outside the documented 2, 4, 8 is accepted",
+                evidence="transformers/utils/quantization_config.py:2033 (GemmaQuantizationConfig)",
+            ),
+        ),
+    ),
+    QuantizerSpec(
+        method="gguf",
+        default_config=gguf,
+        configs=lambda: st.builds(gguf, dequantize=st.booleans()),
+        capabilities=Capabilities(quantizes_on_the_fly=False),
+        notes="loaded through from_pretrained(..., gguf_file=...); the checkpoint path here carries GgufConfig in "
+        "config.json, which reaches the same quantizer without a file",
+    ),
+    QuantizerSpec(
+        method="metal",
+        default_config=metal,
+        configs=lambda: st.builds(
+            metal,
+            bits=st.sampled_from([2, 4, 8]),
+            group_size=st.sampled_from([32, 64, 128]),
+            modules_to_not_convert=skip_lists(),
+            dequantize=st.booleans(),
+        ),
+        invalid_configs=_cases(InvalidConfig({"bits": 3}, "bits"), InvalidConfig({"group_size": 0}, "group_size")),
+        loading_attributes=("dequantize",),
+        requirements=(KERNELS,),
+        capabilities=Capabilities(needs_accelerator=True),
+        prequantized_fallback="dequantize",
+        devices=("mps",),
+        known_deviations=(
+            MERGE_MUTATES_CHECKPOINT_OBJECT,
+            KnownDeviation(
+                check="test_default_device_map_exists_here",
+                params="checkpoint",
+                reason="without an MPS device a Metal checkpoint is dequantized, yet update_device_map(None) still "
+                "returns {'': 'mps'}, a device this machine does not have, so loading fails later",
+                evidence="transformers/quantizers/quantizer_metal.py:74-77 (update_device_map) after "
+                "validate_environment set dequantize=True (quantizer_metal.py:49-55)",
+            ),
+        ),
+    ),
+    QuantizerSpec(
+        method="sinq",
+        default_config=sinq,
+        configs=lambda: st.builds(
+            sinq,
+            nbits=st.sampled_from([2, 3, 4, 8]),
+            group_size=st.sampled_from([32, 64, 128]),
+            tiling_mode=st.sampled_from(["1D", "2D"]),
+            method=st.just("sinq"),
+            modules_to_not_convert=skip_lists(),
+        ),
+        invalid_configs=_cases(
+            InvalidConfig({"method": "qsinq"}, "method"),
+            InvalidConfig({"nbits": "four"}, "nbits"),
+        ),
+        requirements=(Requirement("sinq", "sinq", None, "pip install sinq"),),
+        known_deviations=(
+            KnownDeviation(
+                check="test_invalid_config_refused",
+                reason="SinqConfig.post_init converts with int() before validating, so a non-numeric nbits or "
+                "group_size fails with int()'s own message, which does not name the field",
+                evidence="transformers/utils/quantization_config.py:2012 (self.nbits = int(self.nbits)); observed: "
+                "ValueError: invalid literal for int() with base 10: 'four'",
+            ),
+            *(
+                KnownDeviation(
+                    check=check,
+                    reason="SinqConfig keeps unknown keyword arguments, quant_method among them, in _extra_kwargs and "
+                    "to_dict writes them out, so each save and reload nests another _extra_kwargs level",
+                    evidence="transformers/utils/quantization_config.py:2007 (self._extra_kwargs = dict(kwargs)); "
+                    "observed: _extra_kwargs.quant_method appears once the config went through config.json",
+                )
+                for check in ("test_merge_is_idempotent", "test_merge_dict_and_object_agree")
+            ),
+            KnownDeviation(
+                check="test_missing_package_is_named",
+                reason="is_sinq_available() returns the tuple from _is_package_available, which is always truthy, "
+                "so validate_environment never notices that sinq is missing",
+                evidence="transformers/utils/import_utils.py:1529-1530 (return _is_package_available('sinq'))",
+            ),
+        ),
+    ),
+)

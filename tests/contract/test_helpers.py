@@ -1,0 +1,63 @@
+"""The small helpers the contract checks lean on: device existence, message matching, footprints, strategies."""
+
+from __future__ import annotations
+
+import torch
+from hypothesis import given, settings
+
+from qconform.checks.test_config import names_field
+from qconform.checks.test_environment import names_package
+from qconform.contract import device_exists, footprint_bytes, paths_for
+from qconform.spec import Capabilities, KnownDeviation, QuantizerSpec, Requirement
+from qconform.strategies import TINY_TOP_MODULES, device_maps, max_memory, places, raw_max_memory
+
+
+def test_devices_that_exist_here():
+    assert device_exists("cpu") and device_exists("disk") and device_exists(torch.device("cpu"))
+    assert not device_exists("cuda:63") and not device_exists(63) and not device_exists("not-a-device")
+    assert device_exists("mps") == torch.backends.mps.is_available()
+
+
+def test_field_and_package_names_in_messages():
+    assert names_field("String-based quantization type 'x' is no longer supported", "quant_type")
+    assert names_field("Activation scheme bogus not supported", "activation_scheme")
+    assert not names_field("invalid literal for int() with base 10: 'four'", "nbits")
+    hqq = Requirement("optimum.quanto", "optimum-quanto")
+    assert names_package("requires optimum-quanto library (`pip install optimum-quanto`)", hqq)
+    assert names_package("No module named 'optimum'", hqq)  # the parent package counts
+    assert not names_package("GPU is required to quantize", Requirement("gptqmodel", "gptqmodel"))
+
+
+def test_footprint_counts_each_tensor_once():
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Linear(8, 4))
+    model[1].weight = torch.nn.Parameter(model[0].weight.t().contiguous())
+    model.register_buffer("table", torch.zeros(3, dtype=torch.float16))
+    expected = sum(p.numel() * p.element_size() for p in model.parameters()) + 3 * 2
+    assert footprint_bytes(model) == expected
+    model[1].weight = model[0].weight  # tied: counted once
+    assert footprint_bytes(model) == expected - 32 * 4
+
+
+def test_paths_follow_capabilities():
+    def spec(**kw):
+        return QuantizerSpec("x", dict, **kw)
+
+    assert paths_for(spec()) == ["argument", "checkpoint"]
+    assert paths_for(spec(requires_calibration=True)) == ["checkpoint"]
+    assert paths_for(spec(capabilities=Capabilities(loads_prequantized=False))) == ["argument"]
+
+
+def test_deviation_for_other_versions_does_not_apply():
+    old = KnownDeviation("test_x", "r", "e", when=("torch", "<1.0"))
+    now = KnownDeviation("test_x", "r", "e", when=("torch", ">=1.0"))
+    assert not old.applies_to("test_x", "") and now.applies_to("test_x", "")
+    assert not KnownDeviation("test_x", "r", "e", when=("no-such-dist", ">=0")).applies_to("test_x", "")
+
+
+@settings(max_examples=30, deadline=None)
+@given(device_map=device_maps(where=places(2)), budgets=max_memory((0, 1, "cpu"), 1000), raw=raw_max_memory())
+def test_strategies_draw_what_transformers_accepts(device_map, budgets, raw):
+    assert set(device_map) in ({""}, set(TINY_TOP_MODULES))
+    assert set(device_map.values()) <= {0, 1, "cpu", "disk"}
+    assert set(budgets) == {0, 1, "cpu"} and all(0 <= b <= 2000 for b in budgets.values())
+    assert all(isinstance(v, int) and v >= 0 for v in raw.values())

@@ -1,0 +1,28 @@
+"""post_init refuses bad values with a message that does not say which field is wrong."""
+
+from __future__ import annotations
+
+from tests.planted import PlantedBug
+from tests.planted.bases_contract import ContractConfig, ContractQuantizer, contract_spec, register
+
+KEY = "planted-contract-invalid-config-unnamed"
+
+
+class VagueConfig(ContractConfig):
+    KEY = KEY
+
+    def post_init(self):
+        try:
+            super().post_init()
+        except ValueError:
+            raise ValueError("invalid quantization settings") from None  # the bug: no field named
+
+
+register(KEY, VagueConfig, type("VagueQuantizer", (ContractQuantizer,), {}))
+SPECS = (contract_spec(KEY, VagueConfig),)
+PLANTED = PlantedBug(
+    key=KEY,
+    catches=("test_invalid_config_refused",),
+    description="post_init's error does not name the field",
+    control=ContractConfig.KEY,
+)
