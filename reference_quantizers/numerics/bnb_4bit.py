@@ -63,7 +63,6 @@ CUDA_DIFFERENCES = (
     "short last block: CUDA multiplies by 1/absmax, the CPU path divides by absmax",
     "nested 8-bit codes: CUDA finds the nearest code by binary search; the CPU kernel looks it up in a "
     "65536-entry table over [-1, 1], which differs from the nearest code for about 0.2% of values",
-    "nested offset: bitsandbytes takes the mean of absmax on the weight's device; this module on the CPU",
 )
 
 
@@ -230,10 +229,10 @@ def dequantize_blockwise_8bit(
 def double_quantize(absmax: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(uint8 indices, float32 nested absmax, float32 offset) of the 4-bit format's absmax.
 
-    The offset is the float32 mean taken on the CPU, as bitsandbytes' CPU path takes it: a mean on
-    another device may sum in another order and differ in the last bit.
+    The offset is the float32 mean taken on the absmax's own device, as bitsandbytes takes it (a mean on
+    another device may sum in another order and differ in the last bit).
     """
-    offset = absmax.cpu().mean().to(absmax.device)
+    offset = absmax.mean()
     indices, nested_absmax = quantize_blockwise_8bit(absmax - offset)
     return indices, nested_absmax, offset
 

@@ -1,0 +1,83 @@
+"""Writing a checkpoint once: a directory named by a hash of everything it depends on, renamed into place."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+#: bump when a writer changes what it writes, so that stale cached checkpoints are not reused
+WRITER_VERSION = 1
+
+
+def package_versions(*distributions: str) -> dict[str, str | None]:
+    found: dict[str, str | None] = {}
+    for name in ("torch", "transformers", *distributions):
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = None
+    return found
+
+
+def cached_checkpoint(name: str, depends_on: dict[str, Any], build: Callable[[Path], None]) -> Path:
+    """``cache_dir()/prequantized/<name>-<hash>``, built by ``build(staging_dir)`` the first time.
+
+    Safe across processes (xdist workers): each builds in its own staging directory and renames it into
+    place; a loser of the race discards its copy, which is identical.
+    """
+    from qconform.tiny_models import cache_dir
+
+    blob = json.dumps({"writer": WRITER_VERSION, **depends_on}, sort_keys=True, default=str)
+    target = cache_dir() / "prequantized" / f"{name}-{hashlib.sha256(blob.encode()).hexdigest()[:12]}"
+    if (target / "config.json").exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        build(staging)
+        (staging / "qconform-writer.json").write_text(blob + "\n")
+        with contextlib.suppress(OSError):
+            staging.rename(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def set_quantization_config(checkpoint: Path, quantization_config: dict[str, Any]) -> None:
+    """Replace the ``quantization_config`` of a saved checkpoint's config.json."""
+    path = Path(checkpoint) / "config.json"
+    saved = json.loads(path.read_text())
+    saved["quantization_config"] = quantization_config
+    path.write_text(json.dumps(saved, indent=2, sort_keys=True) + "\n")
+
+
+def retarget(checkpoint: Path, quantization_config: dict[str, Any], out: Path) -> Path:
+    """A copy of ``checkpoint`` in ``out`` whose config.json names another quantization_config (same tensors):
+    how a twin's checkpoint is handed to the real quantizer and the other way round."""
+    out = Path(out)
+    shutil.copytree(checkpoint, out, dirs_exist_ok=True)
+    set_quantization_config(out, quantization_config)
+    return out
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """No progress bars or info logs from transformers while writing."""
+    from transformers.utils import logging
+
+    level, bars = logging.get_verbosity(), logging.is_progress_bar_enabled()
+    logging.set_verbosity_error()
+    logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        logging.set_verbosity(level)
+        if bars:
+            logging.enable_progress_bar()
