@@ -70,8 +70,8 @@ def cmd_run(args: argparse.Namespace, passthrough: list[str]) -> int:
     if args.profile:
         command.append(f"--qconform-profile={args.profile}")
     command += [f"--qconform-device={d}" for d in args.device]
-    if args.workers:
-        command += ["-n", str(args.workers)]
+    # always under xdist, so that a crashing or hanging quantizer is recorded and the run goes on
+    command += ["-n", str(args.workers or 1)]
     command += passthrough
     print("$ " + " ".join(command), flush=True)
     status = subprocess.call(command)
@@ -112,7 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_run.add_argument("--plugin", action="append", default=[], metavar="MODULE")
     p_run.add_argument("--profile", choices=["quick", "ci", "thorough"])
     p_run.add_argument("--device", action="append", default=[])
-    p_run.add_argument("-n", "--workers", help="pytest-xdist workers (a number or 'auto')")
+    p_run.add_argument("-n", "--workers", help="pytest-xdist workers (a number or 'auto'; default 1)")
     p_run.add_argument("--report", metavar="PATH", help="default: reports/runs/run-<UTC time>.json")
 
     from qconform.report import command as report_command

@@ -40,7 +40,7 @@ def is_worker(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput")
 
 
-@dataclass
+@dataclass(eq=False)  # registered with pluggy, which needs it hashable
 class QconformSession:
     config: pytest.Config
     discovery: Discovery

@@ -202,7 +202,9 @@ def minimal_spec(method: str, config_class: type) -> QuantizerSpec:
     return QuantizerSpec(
         method=method,
         default_config=config_class,
-        notes="no spec declared: checks run on the config class's default constructor",
+        capabilities=Capabilities(quantizes_on_the_fly=False, serializable=False, deterministic=False),
+        notes="no spec declared: config and contract checks run on the config class's default constructor; "
+        "checks that need a declared capability are skipped",
     )
 
 

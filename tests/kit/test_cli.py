@@ -39,4 +39,6 @@ def test_run_writes_a_report_under_reports_and_prints_a_summary(tmp_path):
     doc = json.loads(reports[0].read_text())
     assert {r["target"] for r in doc["records"]} == {"eetq"}
     summary = done.stdout[done.stdout.index("quantizer  passed") :]
-    assert summary.splitlines()[2].split()[:2] == ["eetq", str(len(doc["records"]))]
+    passed = sum(r["outcome"] == "passed" for r in doc["records"])
+    assert summary.splitlines()[2].split()[:2] == ["eetq", str(passed)]
+    assert doc["run"]["workers"] == 1  # crash isolation is on by default

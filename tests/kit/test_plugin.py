@@ -34,7 +34,8 @@ def test_runs_from_an_empty_directory_and_records_every_check(run_qconform):
     assert targets == {"fp8", "bitsandbytes_4bit"}
     checks = {r["check"] for r in run.records(target="fp8")}
     assert {"test_round_trip_same_class_and_dict", "test_round_trip_idempotent"} <= checks
-    assert all(r["family"] == "config" for r in run.report["records"])
+    families = {r["family"] for r in run.report["records"]}
+    assert {"config", "merge", "environment", "device_map", "lifecycle", "numerics"} <= families
 
 
 def test_repeated_and_comma_separated_values_combine(run_qconform):
@@ -58,7 +59,8 @@ def test_plugin_module_registers_a_third_party_quantizer(run_qconform, tmp_path)
     )
     records = run.records(target="my-method")
     assert records and all(r["origin"] == "plugin" for r in records), run.output[-2000:]
-    assert {r["outcome"] for r in records} == {"passed"}, json.dumps(records, indent=1)[:3000]
+    assert {r["outcome"] for r in records} <= {"passed", "skipped"}, json.dumps(records, indent=1)[:3000]
+    assert {r["check"] for r in records if r["outcome"] == "passed"} >= {"test_round_trip_same_class_and_dict"}
 
 
 def test_broken_plugin_module_is_recorded_as_broken(run_qconform, tmp_path):

@@ -54,8 +54,12 @@ def test_failure_records_carry_counterexample_and_a_command_that_reproduces(run_
 def test_missing_backend_is_a_skip_with_its_reason(run_qconform):
     run = run_qconform("--quantizer=quark", "-q")
     records = run.records(target="quark")
-    assert records and {r["outcome"] for r in records} == {"skipped"}
-    assert all("amd-quark is not installed" in r["reason"] for r in records), records[0]
+    assert records and not [r for r in records if r["outcome"] not in ("passed", "skipped")]
+    needs_backend = [r for r in records if r["outcome"] == "skipped" and r["family"] in ("lifecycle", "numerics")]
+    missing = [r for r in needs_backend if "amd-quark is not installed (pip install 'amd-quark>=0.12')" in r["reason"]]
+    assert len(missing) >= 5, [r["reason"] for r in needs_backend]
+    # what can be checked without the backend still runs: the missing backend's own error message
+    assert {r["family"] for r in records if r["outcome"] == "passed"} == {"environment"}
 
 
 def test_environment_fingerprint_is_recorded(run_qconform):

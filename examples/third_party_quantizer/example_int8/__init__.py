@@ -74,8 +74,9 @@ class ExampleInt8Quantizer(HfQuantizer):
         return Int8Quantize(self)
 
     def _process_model_before_weight_loading(self, model, **kwargs):
+        # the user's list, plus tied weights and the output embedding, which must stay full precision
         skip = self.get_modules_to_not_convert(
-            model, self.quantization_config.modules_to_not_convert, model._keep_in_fp32_modules
+            model, self.quantization_config.modules_to_not_convert, model._keep_in_fp32_modules, add_default_skips=True
         )
         for name, module in list(model.named_modules()):
             if type(module) is nn.Linear and should_convert_module(name, skip):
