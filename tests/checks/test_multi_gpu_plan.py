@@ -1,0 +1,29 @@
+"""The multi-GPU check's budgets, planned without GPUs: accelerate puts decoder layers on both devices."""
+
+from __future__ import annotations
+
+import pytest
+
+from qconform.checks.test_multi_gpu import split_budgets
+from qconform.configs import build
+from qconform.targets import discover
+
+TARGETS = ("ref-fp8", "ref-bitsandbytes_4bit", "ref-bitsandbytes_8bit", "ref-hqq", "bitsandbytes_4bit")
+
+
+@pytest.mark.parametrize("arch", ["llama", "opt"])
+@pytest.mark.parametrize("key", TARGETS)
+def test_budgets_split_the_decoder_layers_over_two_gpus(key, arch):
+    from transformers.integrations.accelerate import _get_device_map
+
+    from qconform.contract import meta_model, quantizer
+
+    target = discover().targets[key]
+    config = build(target.spec.default_config, target.spec)
+    budgets = split_budgets(target, config, False, arch)
+    hf_quantizer = quantizer(target, config, False)
+    model = meta_model(arch)
+    hf_quantizer.preprocess_model(model=model, dtype=None, device_map="auto", checkpoint_files=None)
+    plan = _get_device_map(model, "auto", dict(budgets), hf_quantizer)
+    assert set(plan.values()) == {0, 1}, plan
+    assert budgets[0] < budgets[1] and budgets["cpu"] == 0
