@@ -2,6 +2,7 @@
 # One call on the GPU machine (device tool), carrying .whl/h100a:
 #   bash gpu/h100.sh twins    benchmarks of the twins against their backends + the CUDA variants of tests/reference
 #   bash gpu/h100.sh suite    the qconform suite on CUDA for every quantizer, JSON report
+#                             (QUANTIZERS=a,b to restrict it, SUITE_SECONDS to bound it, BENCH=0 to skip the bench)
 # Everything it writes is packed into $OUT/results.tgz (the device tool returns at most 8 files).
 set -u
 phase=${1:?twins or suite}
@@ -24,7 +25,7 @@ PY
 step() {  # step NAME SECONDS command...: run with a time limit, log to $results/NAME.log
   local name=$1 limit=$2; shift 2
   local t0=$SECONDS
-  timeout "$limit" "$@" > "$results/$name.log" 2>&1
+  timeout -s INT -k 30 "$limit" "$@" > "$results/$name.log" 2>&1  # SIGINT: pytest still writes its report
   echo "$name: exit $? in $((SECONDS - t0)) s" | tee -a "$results/steps.txt"
   tail -n 25 "$results/$name.log"
 }
@@ -38,9 +39,15 @@ case "$phase" in
     ;;
   suite)
     mkdir -p /tmp/empty && cd /tmp/empty
-    step suite 480 python3 -m pytest -p no:cacheprovider -q --quantizer=all --qconform-device=cuda --qconform-profile=ci \
-      -n 8 --qconform-timeout=240 --qconform-report="$results/h100-sm_90.json"
+    step suite "${SUITE_SECONDS:-380}" python3 -m pytest -p no:cacheprovider -q --quantizer="${QUANTIZERS:-all}" --qconform-device=cuda --qconform-profile="${PROFILE:-quick}" \
+      -n "${WORKERS:-12}" -rfE --durations=40 --qconform-timeout=200 --qconform-report="$results/h100-sm_90.json"
     cd - >/dev/null
+    [ "${BENCH:-1}" = 1 ] && (cd gpu && step bench_bitsandbytes 60 python3 bench_bitsandbytes.py)  # re-measures the twin after its fixes
+    left=$((540 - SECONDS))  # what the call's 600 s leave after the suite, with room to pack up
+    if [ "${REFERENCE_CUDA:-1}" = 1 ] && [ "$left" -gt 60 ]; then
+      PYTHONPATH=/tmp/site:$PWD step reference_cuda "$left" python3 -m pytest tests/reference -q -rs -p no:cacheprovider \
+        -k "cuda and not quanto" --durations=15
+    fi
     ;;
 esac
 tar czf "$OUT_DIR_REAL/results.tgz" -C "$results" . 2>/dev/null || true

@@ -98,7 +98,8 @@ class KnownDeviation:
     ``check`` is a check function's name; ``params`` is a substring of the test id's parameter part
     (for example ``"cuda"``) when the deviation holds only for some variants; ``when`` is a
     (distribution, version specifier) pair, e.g. ``("transformers", "<5.23")``, when it holds only for
-    some installed versions.
+    some installed versions. ``strict=False`` is for a deviation that shows only for some drawn inputs
+    (a dtype and magnitude among many): a run that does not draw them passes instead of failing.
     """
 
     check: str
@@ -107,6 +108,7 @@ class KnownDeviation:
     params: str | None = None
     raises: tuple[type[BaseException], ...] | None = None
     when: tuple[str, str] | None = None
+    strict: bool = True
 
     def applies_to(self, check: str, param_id: str) -> bool:
         return check == self.check and (self.params is None or self.params in param_id) and self.holds_here()
@@ -122,6 +124,37 @@ class KnownDeviation:
         except importlib.metadata.PackageNotFoundError:
             return False
         return SpecifierSet(specifier).contains(installed, prereleases=True)
+
+
+# checks that load a tiny model through from_pretrained: a method that cannot load one fails each
+MODEL_LOADING_CHECKS = (
+    "test_skip_list_respected",
+    "test_output_embedding_stays_full_precision",
+    "test_keep_in_fp32_modules_stay_full_precision",
+    "test_postprocess_marks_model",
+    "test_forward_runs_deterministically",
+    "test_is_serializable_agrees_with_spec",
+    "test_save_reload_bit_identical",
+    "test_save_refused_when_not_serializable",
+    "test_dequantize_matches_quantized",
+    "test_backward_gives_finite_gradients",
+    "test_model_weights_error_within_bound",
+    "test_linear_forward_matches_dequantized_matmul",
+    "test_logits_drift_vs_full_precision",
+    "test_split_over_two_gpus_matches_one",
+)
+
+
+def cannot_load(
+    reason: str,
+    evidence: str,
+    raises: tuple[type[BaseException], ...],
+    params: str | None = None,
+    when: tuple[str, str] | None = None,
+) -> tuple[KnownDeviation, ...]:
+    """One deviation per model-loading check, for a method whose models do not load at all (the error
+    type is pinned by ``raises``, so another failure of those checks still shows)."""
+    return tuple(KnownDeviation(c, reason, evidence, params, raises, when) for c in MODEL_LOADING_CHECKS)
 
 
 @dataclass(frozen=True)

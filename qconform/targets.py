@@ -7,6 +7,7 @@ built-in ones.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
@@ -56,7 +57,11 @@ def origin_of(cls: type) -> Origin:
 
 def discover(plugin_modules: Iterable[str] = ()) -> Discovery:
     """Import spec modules and plugins (which may register quantizers), then read the dispatch."""
-    registry: SpecRegistry = load_registry(plugin_modules)
+    with warnings.catch_warnings():  # backends import torch._inductor, whose mkldnn module warns once per process
+        warnings.filterwarnings(
+            "ignore", message="`torch.jit.script_method` is deprecated", category=DeprecationWarning
+        )
+        registry: SpecRegistry = load_registry(plugin_modules)
     from transformers.quantizers.auto import AUTO_QUANTIZATION_CONFIG_MAPPING, AUTO_QUANTIZER_MAPPING
 
     targets = {}

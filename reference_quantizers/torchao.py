@@ -32,7 +32,7 @@ from reference_quantizers.base import (
     register_twin,
     replace_linears,
 )
-from reference_quantizers.loading import QuantizeIntoModuleOp, hold_placeholder
+from reference_quantizers.loading import QuantizeIntoModuleOp, hold_placeholder, tied_modules
 from reference_quantizers.numerics import int4_grouped, int8
 
 INT4 = "int4_weight_only"
@@ -226,6 +226,7 @@ class RefTorchAoQuantizer(ReferenceQuantizer):
         skip = self.get_modules_to_not_convert(model, config.modules_to_not_convert, model._keep_in_fp32_modules)
         if config.scheme == INT4:  # torchao leaves weights whose width is not a multiple of the group as they are
             skip += [n for n, m in model.named_modules() if type(m) is nn.Linear and m.in_features % config.group_size]
+        skip += tied_modules(model)  # a tied Linear (OPT's lm_head) shares its weight with the input embedding
         self.modules_to_not_convert = skip
         replace_linears(model, self, skip)
         return model

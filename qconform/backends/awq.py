@@ -57,6 +57,11 @@ class AutoAwqCodec:
             return f"AutoAWQ's GEMM layout is 4-bit only, got bits={config.bits}"
         if out_features % 8:
             return f"AutoAWQ packs 8 output columns per int32: out_features must be a multiple of 8, got {shape}"
+        if out_features % 32:
+            # the GEMM layout takes any multiple of 8 (WQLinear_GEMM.__init__ sizes qweight out // 8, and the
+            # twin packs it), but AutoAWQ 0.2.9's packer sizes it out // 32 * 4 (awq/modules/linear/gemm.py:213)
+            # and runs past the end (IndexError) when out_features is not a multiple of 32
+            return f"AutoAWQ's WQLinear_GEMM.from_linear packs out_features that are multiples of 32 only, got {shape}"
         if in_features % _group(config, in_features):
             return f"AutoAWQ needs in_features divisible by group_size {config.group_size}, got {shape}"
         return None

@@ -45,6 +45,18 @@ def configs_4bit() -> st.SearchStrategy:
     )
 
 
+def rel_error_4bit(config) -> float:
+    """Worst relative Frobenius error measured over qconform's weights (every kind, shape, scale, dtype;
+    bitsandbytes 0.50.2 and its twin agree): NF4 0.20 at block 64 and 0.28 at block 4096, FP4 0.30 and
+    0.34 (Cauchy-tailed weights: one huge entry sets a whole block's absmax); FP4 has few levels near
+    zero. The bounds leave about a quarter of headroom above the worst seen."""
+    return 0.45 if config.bnb_4bit_quant_type == "fp4" else 0.35
+
+
+# worst weight error measured over qconform's weights: 0.034 (outlier columns: 100x entries set the row's scale)
+REL_ERROR_8BIT = 0.04
+
+
 def configs_8bit() -> st.SearchStrategy:
     return st.builds(
         _config,
@@ -76,12 +88,14 @@ def _invalid(flag: str) -> st.SearchStrategy[InvalidConfig]:
 def _tied_head_skip_list(cls: str, error: str) -> KnownDeviation:
     return KnownDeviation(
         check="test_skip_list_respected",
-        params="cpu-opt",
+        params="opt",
         reason="an explicit llm_int8_skip_modules replaces the default skips, so OPT's tied lm_head becomes a "
-        f"{cls} that is handed the input embedding's full-precision tensor; then {error}",
+        f"{cls} that is handed the input embedding's full-precision tensor; then {error} (on the CPU; on CUDA "
+        "the forward fails too)",
         evidence="transformers/quantizers/base.py get_modules_to_not_convert (default skips, tied weights "
         "included, only when skip_modules is None); measured with llm_int8_skip_modules=['fc1'] on qconform's "
-        "tiny OPT (tie_word_embeddings=True)",
+        "tiny OPT (tie_word_embeddings=True); on the H100 (transformers 5.17) the same check fails with an "
+        "AssertionError (4-bit) and the same AttributeError (8-bit): reports/runs/h100-sm_90.json",
     )
 
 
@@ -137,6 +151,13 @@ DEVIATIONS_4BIT = (
 )
 DEVIATIONS_8BIT = (
     _tied_head_skip_list("Linear8bitLt", "loading fails (AttributeError: 'Parameter' object has no attribute 'CB')"),
+    KnownDeviation(
+        check="test_finite_weights_give_finite_results",
+        reason="Int8Params casts the weight to float16 before quantizing, so a bfloat16 or float32 weight beyond "
+        "float16's range (|w| > 65504) gets an infinite row scale (SCB) and dequantizes to NaN",
+        evidence="bitsandbytes 0.50.2 nn/modules.py:742 (Int8Params._quantize: .to(dtype=torch.float16)); measured: "
+        "'huge' heavy-tailed and outlier-column 128x128 bfloat16 weights give 87/128 and 90/128 infinite SCB",
+    ),
 )
 
 
@@ -154,7 +175,7 @@ SPECS = (
         reference_twin="ref-bitsandbytes_4bit",
         codec="qconform.backends.bitsandbytes:Bnb4bitCodec",
         known_deviations=DEVIATIONS_4BIT,
-        tolerances=Tolerances(rel_error=0.15, memory_rel=0.15),
+        tolerances=Tolerances(rel_error=rel_error_4bit, memory_rel=0.15),
     ),
     QuantizerSpec(
         method="bitsandbytes_8bit",
@@ -170,6 +191,6 @@ SPECS = (
         codec="qconform.backends.bitsandbytes:Bnb8bitCodec",
         known_deviations=DEVIATIONS_8BIT,
         # LLM.int8 quantizes activations to int8 (outlier columns aside): the forward is not the dequantized matmul
-        tolerances=Tolerances(rel_error=0.02, memory_rel=0.15, forward_rel_error=0.05),
+        tolerances=Tolerances(rel_error=REL_ERROR_8BIT, memory_rel=0.15, forward_rel_error=0.05),
     ),
 )

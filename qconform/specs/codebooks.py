@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from qconform.spec import Capabilities, InvalidConfig, QuantizerSpec, Requirement, Tolerances
+from qconform.spec import Capabilities, InvalidConfig, KnownDeviation, QuantizerSpec, Requirement, Tolerances
 from qconform.strategies import skip_lists
 
 ACCELERATE = Requirement("accelerate", "accelerate", "1.1.0")
@@ -58,6 +58,16 @@ def _cases(*cases: InvalidConfig):
     return lambda: st.sampled_from(list(cases))
 
 
+_SKIPS_BY_WEIGHT_PATH = (
+    "AqlmHfQuantizer matches linear_weights_not_to_quantize, which lists weight paths ('lm_head.weight', as "
+    "the config documents and AQLM checkpoints write), against module names ('lm_head'), and adds no default "
+    "skips: every Linear is replaced, the listed ones included"
+)
+_SKIPS_EVIDENCE = (
+    "transformers 5.23 integrations/aqlm.py:35 (documents parameter paths) and :45 (should_convert_module("
+    "module_name, modules_to_not_convert)); quantizers/quantizer_aqlm.py:53-57"
+)
+
 SPECS = (
     QuantizerSpec(
         method="aqlm",
@@ -77,6 +87,30 @@ SPECS = (
         checkpoint_writer="reference_quantizers.writers.aqlm:prequantized_checkpoint",
         # bfloat16 on the CPU: aqlm's embedding_bag rounds ties away from zero, the twin to nearest even (1 ulp)
         tolerances=Tolerances(rel_error=1.0, twin_atol=2**-6),
+        known_deviations=(
+            KnownDeviation(
+                check="test_output_embedding_stays_full_precision",
+                reason=_SKIPS_BY_WEIGHT_PATH + ": the output embedding becomes a QuantizedLinear whose codes the "
+                "checkpoint does not hold",
+                evidence=_SKIPS_EVIDENCE,
+            ),
+            *(
+                KnownDeviation(
+                    check=check,
+                    params="opt",
+                    reason=_SKIPS_BY_WEIGHT_PATH + "; with tied embeddings (OPT) tie_weights then reads "
+                    "lm_head.weight, which the QuantizedLinear lacks",
+                    evidence=_SKIPS_EVIDENCE + "; measured: AttributeError 'QuantizedLinear has no attribute weight' "
+                    "on tiny OPT",
+                    raises=(AttributeError,),
+                )
+                for check in (
+                    "test_forward_runs_deterministically",
+                    "test_save_reload_bit_identical",
+                    "test_logits_drift_vs_full_precision",
+                )
+            ),
+        ),
     ),
     QuantizerSpec(
         method="vptq",

@@ -17,6 +17,15 @@ from qconform.strategies import optional, skip_lists
 ACCELERATE = Requirement("accelerate", "accelerate", "1.1.0")
 ON_GPU = Capabilities(needs_accelerator=True, trainable=True)
 
+NOT_TRAINABLE_BEFORE_5_23 = KnownDeviation(
+    check="test_backward_gives_finite_gradients",
+    when=("transformers", "<5.23"),
+    reason="FineGrainedFP8HfQuantizer.is_trainable is False in transformers 5.17 (True in 5.23, which the spec "
+    "states): fine-tuning on FP8 weights is refused",
+    evidence="reports/runs/h100-sm_90.json (transformers 5.17: 'the spec declares the method trainable but "
+    "hf_quantizer.is_trainable is False'); transformers 5.23 quantizers/quantizer_finegrained_fp8.py:163-164",
+)
+
 SKIP_LIST_REPLACED = KnownDeviation(
     check="test_merge_takes_loading_attributes_from_argument",
     reason="FineGrainedFP8Config declares modules_to_not_convert a loading attribute, so the argument's list "
@@ -77,6 +86,15 @@ def fine_grained_invalid() -> st.SearchStrategy[InvalidConfig]:
     )
 
 
+BLOCK_SIZE_BECOMES_LIST = KnownDeviation(
+    check="test_round_trip_keeps_types",
+    reason="FineGrainedFP8Config declares weight_block_size as tuple[int, int] (default (128, 128)) but neither "
+    "post_init nor from_dict converts what config.json gives back: a saved and reloaded config holds a list, "
+    "so comparisons with a tuple (== (128, 128)) change their answer after a round trip",
+    evidence="transformers 5.23 utils/quantization_config.py:1707 (weight_block_size: tuple[int, int] = (128, 128)) "
+    "and :1723 (stored as given); measured: (128, 128) -> [128, 128] through to_dict/JSON/from_dict",
+)
+
 SPECS = (
     QuantizerSpec(
         method="fp8",
@@ -96,6 +114,8 @@ SPECS = (
         known_deviations=(
             MERGE_MUTATES_CHECKPOINT_OBJECT,
             SKIP_LIST_REPLACED,
+            BLOCK_SIZE_BECOMES_LIST,
+            NOT_TRAINABLE_BEFORE_5_23,
         ),
     ),
     QuantizerSpec(
@@ -113,6 +133,8 @@ SPECS = (
         known_deviations=(
             MERGE_MUTATES_CHECKPOINT_OBJECT,
             SKIP_LIST_REPLACED,
+            BLOCK_SIZE_BECOMES_LIST,
+            NOT_TRAINABLE_BEFORE_5_23,
         ),
     ),
     QuantizerSpec(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from qconform.spec import Capabilities, InvalidConfig, KnownDeviation, QuantizerSpec, Requirement
+from qconform.spec import Capabilities, InvalidConfig, KnownDeviation, QuantizerSpec, Requirement, Tolerances
 from qconform.specs._common import MERGE_MUTATES_CHECKPOINT_OBJECT
 from qconform.strategies import skip_lists
 
@@ -37,6 +37,15 @@ def _cases(*cases: InvalidConfig):
     return lambda: st.sampled_from(list(cases))
 
 
+# BitNet (BitLinear): ternary absmean weights and int8 per-token activations; the twin shares these bounds.
+# Weights: an element is zeroed, moved to +-absmean or clipped to it, so its error never exceeds its own
+# magnitude: the relative error is at most 1; measured 0.51 (Gaussian) to 0.987 (outlier columns), the twin
+# over 200 examples of qconform's weights. Forward: activations are rounded to int8 per token (absmax),
+# measured 0.024 (real, outlier-channel inputs) and 0.029 (twin, 66 examples) from the dequantized matmul.
+# Logits: the tiny random models (no ternary training) drift 0.768 (llama) and 0.786 (opt), real and twin.
+BITNET_TOLERANCES = Tolerances(rel_error=1.0, forward_rel_error=0.04, logits_drift=1.0)
+
+
 SPECS = (
     QuantizerSpec(
         method="bitnet",
@@ -58,6 +67,7 @@ SPECS = (
         reference_twin="ref-bitnet",
         codec="qconform.backends.bitnet:BitNetCodec",
         checkpoint_writer="reference_quantizers.bitnet:write_checkpoint",
+        tolerances=BITNET_TOLERANCES,
     ),
     QuantizerSpec(
         method="eetq",
@@ -158,7 +168,12 @@ SPECS = (
                     evidence="transformers/utils/quantization_config.py:2007 (self._extra_kwargs = dict(kwargs)); "
                     "observed: _extra_kwargs.quant_method appears once the config went through config.json",
                 )
-                for check in ("test_merge_is_idempotent", "test_merge_dict_and_object_agree")
+                for check in (
+                    "test_merge_is_idempotent",
+                    "test_merge_dict_and_object_agree",
+                    "test_round_trip_idempotent",
+                    "test_round_trip_same_class_and_dict",
+                )
             ),
             KnownDeviation(
                 check="test_missing_package_is_named",

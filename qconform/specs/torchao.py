@@ -50,6 +50,17 @@ def configs() -> st.SearchStrategy:
     )
 
 
+def rel_error_integer(scheme: str, group_size: int) -> float:
+    """Relative Frobenius bound of torchao's integer weight formats (used by the twin, which reproduces them):
+    worst measured over qconform's weights (every kind, shape, magnitude and dtype; 3 seeds), with about a
+    quarter of headroom: int8 per row 0.0345 (outlier columns set the row's scale), with or without dynamic
+    int8 activations; int4 in groups (asymmetric, float zero point) 0.17 at 32, 0.24 at 64, 0.33 at 128
+    (heavy tails and outlier columns in a group). All-zero float16 weights aside: see the twin's spec."""
+    if scheme == "int4_weight_only":
+        return {32: 0.22, 64: 0.3}.get(group_size, 0.42)
+    return 0.045
+
+
 def element_size(config) -> float:
     """True storage of the weight format: 4-bit types half a byte, 8-bit ones a byte."""
     name = type(config.quant_type).__name__
@@ -69,7 +80,7 @@ _PARAM_NAMES = (
     "is matched against parameter names ('model.layers.0.self_attn.q_proj.weight'), and a module-name suffix "
     "such as 'q_proj' never matches one (full names and prefixes do), so those modules are quantized"
 )
-SUFFIX_SKIPS_IGNORED = (
+MEASURED_DEVIATIONS = (
     KnownDeviation(
         check="test_skip_list_respected",
         reason=f"modules_to_not_convert {_PARAM_NAMES}",
@@ -83,6 +94,22 @@ SUFFIX_SKIPS_IGNORED = (
         f"which {_PARAM_NAMES}",
         evidence="transformers/quantizers/quantizer_torchao.py:94-111; measured with _keep_in_fp32_modules="
         "['o_proj'] on tiny llama and ['fc2'] on tiny OPT: all of them quantized",
+    ),
+    KnownDeviation(
+        check="test_finite_weights_give_finite_results",
+        reason="Float8WeightOnlyConfig: an all-zero output row gets scale 0 and its FP8 data 0/0 = NaN, so the "
+        "row dequantizes to NaN and the Linear's forward returns NaN",
+        evidence="torchao 0.18.0 quantize_(Linear(128, 128, float16) with 32 zero rows, Float8WeightOnlyConfig()): "
+        "Float8Tensor.scale is 0 for those rows, dequantize() has 32/128 NaN rows, forward gives NaN",
+    ),
+    KnownDeviation(
+        check="test_linear_forward_matches_dequantized_matmul",
+        reason="Int8WeightOnlyConfig (per row) multiplies the activations by the unscaled int8 codes in the "
+        "activation dtype and applies the scales afterwards: in float16 the intermediate overflows to inf for "
+        "activations of a few hundred, although the true output is small",
+        evidence="torchao 0.18.0 quantization/quantize_/workflows/int8/int8_tensor.py:347-353 (torch.mm(x, "
+        "qdata.t().to(output_dtype)) * scale); measured: Linear(256, 128, float16), x ~ 30 N(0, 1): output inf "
+        "where the exact result is at most 42",
     ),
 )
 
@@ -98,7 +125,7 @@ SPECS = (
         reference_twin="ref-torchao",
         codec="qconform.backends.torchao:TorchAoCodec",
         known_deviations=(
-            *SUFFIX_SKIPS_IGNORED,
+            *MEASURED_DEVIATIONS,
             KnownDeviation(
                 check="test_missing_package_is_named",
                 reason="loading a torchao checkpoint without torchao fails with a bare ModuleNotFoundError from "

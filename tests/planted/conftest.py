@@ -28,6 +28,8 @@ def _run_catalogue(bugs: dict[str, PlantedBug], report: Path) -> dict:
         "--no-header",
         f"--qconform-report={report}",
         "--qconform-profile=quick",
+        "-n",  # the catalogue loads dozens of tiny models: two workers halve its time while the tests wait on it
+        "2",
         "-k",
         " or ".join(checks),
         *(f"--quantizer={k}" for k in keys),

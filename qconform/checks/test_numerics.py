@@ -1,0 +1,482 @@
+"""Numerics: how close a method's quantized weights and outputs are to what they should be, per device.
+
+Weights are drawn by hypothesis (``qconform.weights``: regular and irregular shapes, three dtypes,
+normal, heavy-tailed, outlier columns, zero rows and blocks, constant blocks, tiny and huge
+magnitudes) and go through the method's ``WeightCodec`` (``spec.codec``). Oracles: the reference
+twin (bit-exact where the spec's ``twin_atol`` is 0), the full-precision weight and model (the spec's
+``tolerances``), a matmul with the dequantized weight, and the same codec on the CPU. Measured
+figures (worst over the examples) go to the report.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+from typing import Any
+
+import pytest
+import torch
+from hypothesis import Phase, assume, given, reject, settings
+from hypothesis import strategies as st
+
+from qconform import lifecycle
+from qconform.assertions import expect, fail
+from qconform.codec import WeightCodec, load_codec
+from qconform.configs import build, draw_config
+from qconform.lifecycle import ARCHITECTURES, QUANTIZED
+from qconform.numerics import (
+    Mismatch,
+    all_finite,
+    compare_stored,
+    drift_bound,
+    max_block_error,
+    mismatch,
+    rel_error_bound,
+    rel_frobenius,
+    summary,
+)
+from qconform.report.records import MEASURED, json_safe
+from qconform.targets import Target
+from qconform.weights import (
+    DTYPES,
+    INPUT_KINDS,
+    INPUT_SCALES,
+    INPUT_TOKENS,
+    IRREGULAR_SHAPES,
+    KINDS,
+    REGULAR_SHAPES,
+    SCALES,
+    InputCase,
+    WeightCase,
+)
+
+per_arch = pytest.mark.parametrize("arch", ARCHITECTURES)
+# hypothesis' explain phase re-runs a failing example many times to point at lines: too dear here
+NO_EXPLAIN = tuple(p for p in Phase if p is not Phase.explain)
+# the forward check loads a model per dtype and then draws cheap inputs: a third of the profile's examples
+model_examples = settings(
+    max_examples=max(3, settings.default.max_examples // 3), report_multiple_bugs=False, phases=NO_EXPLAIN
+)
+# shrinking is where a failing check spends its time: shrink and report one failure, not every distinct one
+one_failure = settings(report_multiple_bugs=False, phases=NO_EXPLAIN)
+# the finiteness check's faults hide in one config value (torchao's float8 among four types): twice the
+# profile's examples, each trying every distribution at the drawn magnitude and at the two extremes
+twice = settings(max_examples=2 * settings.default.max_examples, report_multiple_bugs=False, phases=NO_EXPLAIN)
+EXTREME_SCALES = ("tiny", "huge")
+# --- fixtures and helpers -------------------------------------------------------------------
+
+
+@pytest.fixture
+def worst(request: pytest.FixtureRequest):
+    """``worst(name=value, ...)``: keep the largest value of each figure over hypothesis' examples and
+    record them on this check (one record, updated in place, so a failing run keeps its figures)."""
+    largest: dict[str, float] = {}
+    record: dict[str, Any] = {}
+    request.node.user_properties.append((MEASURED, record))
+
+    def update(**values: float) -> None:
+        for name, value in values.items():
+            if name not in largest or _greater(value, largest[name]):
+                largest[name] = value
+        examples = record.get("examples", 0) + 1
+        record.clear()
+        record.update(json_safe(largest), examples=examples)
+
+    return update
+
+
+def _greater(a: float, b: float) -> bool:
+    return (math.isnan(a) and not math.isnan(b)) or a > b
+
+
+class Dispatch(dict):
+    """Every target of this run's dispatch by key (a short repr: hypothesis prints it on failure)."""
+
+    def __repr__(self) -> str:
+        return f"Dispatch({len(self)} targets)"
+
+
+@pytest.fixture
+def all_targets(request: pytest.FixtureRequest) -> Dispatch:
+    """To find a method's twin (or a twin's real method) among this run's targets."""
+    session = request.config.pluginmanager.get_plugin("qconform-session")
+    return Dispatch(session.discovery.targets)
+
+
+def codec_of(spec) -> WeightCodec:
+    """The spec's codec; a skip where it names none or its backend cannot be imported here."""
+    if spec.codec is None:
+        pytest.skip(f"{spec.method} names no codec in its spec (codec=None)")
+    missing = spec.missing_requirements()
+    if missing:
+        pytest.skip("backend missing: " + "; ".join(missing))
+    try:
+        return load_codec(spec)
+    except ImportError as exc:
+        pytest.skip(f"the codec of {spec.method} cannot be imported here: {exc}")
+
+
+def supported(codecs: list[tuple[WeightCodec, Any]], devices: list[str]) -> list[tuple]:
+    """(shape, dtype name) pairs every codec takes on every device, regular shapes first."""
+    return [
+        (shape, dtype)
+        for shape in REGULAR_SHAPES + IRREGULAR_SHAPES
+        for dtype in DTYPES
+        if all(codec.unsupported(shape, DTYPES[dtype], config, d) is None for codec, config in codecs for d in devices)
+    ]
+
+
+def require_support(codec: WeightCodec, spec, devices: list[str]) -> None:
+    """Skip where the codec takes no weight at all on these devices (with the default config)."""
+    config = build(spec.default_config, spec)
+    if not supported([(codec, config)], devices):
+        reason = codec.unsupported(REGULAR_SHAPES[0], torch.float32, config, devices[-1])
+        pytest.skip(f"the codec of {spec.method} takes none of qconform's weights on {'/'.join(devices)}: {reason}")
+
+
+def draw_weight(data: st.DataObject, pairs: list[tuple]) -> WeightCase:
+    """A weight recipe among the (shape, dtype) pairs given; a config that allows none is rejected."""
+    if not pairs:
+        reject()
+    shape, dtype = data.draw(st.sampled_from(pairs), label="shape, dtype")
+    return _draw_recipe(data, shape, dtype)
+
+
+SHAPES_PER_EXAMPLE = 4  # the first regular shape and three drawn: each shape several times a run, a third of the cost
+
+
+def draw_weights(data: st.DataObject, pairs: list[tuple]) -> list[WeightCase]:
+    """One recipe (dtype, distribution, magnitude, seed) at a few shapes the codecs take in that dtype: the
+    first regular one in every example (hypothesis shrinks toward it), and others drawn, regular and not."""
+    if not pairs:
+        reject()
+    dtype = data.draw(st.sampled_from(sorted({d for _, d in pairs}, key=list(DTYPES).index)), label="dtype")
+    shapes = [shape for shape, d in pairs if d == dtype]
+    others = shapes[1:]
+    if others:
+        drawn = st.lists(st.sampled_from(others), max_size=SHAPES_PER_EXAMPLE - 1, unique=True)
+        others = data.draw(drawn, label="more shapes")
+    recipe = _draw_recipe(data, shapes[0], dtype)
+    return [dataclasses.replace(recipe, shape=shape) for shape in [shapes[0], *others]]
+
+
+def _draw_recipe(data: st.DataObject, shape: tuple[int, int], dtype: str) -> WeightCase:
+    return data.draw(
+        st.builds(
+            WeightCase,
+            shape=st.just(shape),
+            dtype=st.just(dtype),
+            kind=st.sampled_from(KINDS),
+            scale=st.sampled_from(tuple(SCALES)),
+            seed=st.integers(0, 2**16),
+        ),
+        label="weight",
+    )
+
+
+def roundtrip(codec: WeightCodec, weight: torch.Tensor, config: Any) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    stored = codec.quantize(weight, config)
+    return stored, codec.dequantize(stored, config, tuple(weight.shape), weight.dtype)
+
+
+def twin_pair(target: Target, targets: dict[str, Target]) -> tuple[Target, Target]:
+    """(real method, its twin), whichever of the two this target is."""
+    spec = target.spec
+    if spec.mirrors:
+        real_key, twin_key = spec.mirrors, target.key
+    elif spec.reference_twin:
+        real_key, twin_key = target.key, spec.reference_twin
+    else:
+        pytest.skip(f"{target.key} declares neither a reference twin nor a method it mirrors")
+    for key in (real_key, twin_key):
+        if key not in targets:
+            pytest.skip(f"{key} is not registered in transformers' dispatch in this run")
+    return targets[real_key], targets[twin_key]
+
+
+def forward_bound(spec, dtype: torch.dtype) -> float:
+    """How far a quantized Linear's output may be from the matmul with its dequantized weight."""
+    if spec.tolerances.forward_rel_error is not None:
+        return spec.tolerances.forward_rel_error
+    return max(4 * torch.finfo(dtype).eps, 1e-5)
+
+
+# --- 1. real backend against its twin -------------------------------------------------------
+
+
+@one_failure
+@given(data=st.data())
+def test_codec_matches_twin(target, device, data, all_targets, worst):
+    """The real backend's stored tensors and dequantized weight equal the twin's: bit for bit where the
+    spec's twin_atol is 0 and the format is deterministic, else within twin_atol x the weight's peak."""
+    real, twin = twin_pair(target, all_targets)
+    real_codec, twin_codec = codec_of(real.spec), codec_of(twin.spec)
+    require_support(real_codec, real.spec, [device])
+    real_config = draw_config(data, real.spec, label="real config")
+    if not hasattr(twin.config_class, "from_real"):
+        pytest.skip(f"{twin.key}'s config has no from_real to map {real.key}'s config")
+    try:
+        twin_config = twin.config_class.from_real(real_config)
+    except ValueError:
+        reject()  # the twin refuses this config: it does not cover it (its post_init says why)
+    cases = draw_weights(data, supported([(real_codec, real_config), (twin_codec, twin_config)], [device]))
+    atol = real.spec.tolerances.twin_atol
+    exact = atol == 0 and real.spec.capabilities.deterministic
+    lines, stored_all, gap = [], [], 0.0
+    for case in cases:
+        weight = case.make(device)
+        real_stored, real_weight = roundtrip(real_codec, weight, real_config)
+        twin_stored, twin_weight = roundtrip(twin_codec, weight, twin_config)
+        stored = compare_stored(real_stored, twin_stored) if exact else []
+        dequantized = mismatch("dequantized weight", real_weight, twin_weight)
+        peak = float(weight.abs().max().float()) or 1.0
+        shape_gap = 0.0 if dequantized is None else dequantized.max_abs_diff / peak
+        gap, stored_all = max(gap, shape_gap), stored_all + stored
+        found = [m.line for m in stored] + ([dequantized.line] if dequantized else []) if exact else []
+        if not exact and shape_gap > atol:
+            found = [f"dequantized {shape_gap:.3g} x the peak apart, bound {atol:.3g}"]
+        lines += [f"{case.shape}: {line}" for line in found]
+    worst(**summary(stored_all), dequantized_rel_gap=gap)
+    what = "bit-exact expected" if exact else f"twin_atol {atol}"
+    expect(not lines, f"{real.key} and its twin {twin.key} disagree ({what})", lines)
+
+
+# --- 2. error against full precision ---------------------------------------------------------
+
+
+@one_failure
+@given(data=st.data())
+def test_error_within_bound(target, device, data, worst):
+    """Quantize then dequantize stays within the spec's relative Frobenius bound (and max block error
+    where it declares one); zeros stay zeros. Each example tries every distribution at every shape (for
+    the drawn config, dtype, magnitude and seed): a fault of one distribution (constant groups, say)
+    shows in every example, so a deviation declared for it fails deterministically."""
+    spec = target.spec
+    codec = codec_of(spec)
+    require_support(codec, spec, [device])
+    config = draw_config(data, spec)
+    bound, block_bound = rel_error_bound(spec, config), spec.tolerances.max_block_error
+    over, rels, blocks = [], [], []
+    for shaped in draw_weights(data, supported([(codec, config)], [device])):
+        for case in (dataclasses.replace(shaped, kind=kind) for kind in KINDS):
+            weight = case.make(device)
+            _, approx = roundtrip(codec, weight, config)
+            expect(approx.shape == weight.shape, f"dequantized shape {tuple(approx.shape)} is not {case.shape}")
+            if not bool(torch.isfinite(approx).all()):
+                continue  # NaN and inf are test_finite_weights_give_finite_results' finding
+            rel, block = rel_frobenius(weight, approx), max_block_error(weight, approx)
+            rels, blocks = [*rels, rel], [*blocks, block]
+            where = f"{case.shape} {case.kind}"
+            if rel > bound:
+                over.append(f"{where}: relative Frobenius error {rel:.4g}, bound {bound:.4g}")
+            if block_bound is not None and block > block_bound:
+                over.append(f"{where}: max block error {block:.4g}, bound {block_bound:.4g}")
+    assume(rels)
+    worst(rel_error=max(rels), max_block_error=max(blocks))
+    expect(not over, "quantize-dequantize error exceeds the spec's bound", over)
+
+
+@pytest.mark.qconform_backend
+@pytest.mark.qconform_requires("dequantizable")
+@per_arch
+def test_model_weights_error_within_bound(target, device, arch, measure):
+    """A tiny model's Linear weights, quantized on loading and read back with ``dequantize()``, stay
+    within the spec's relative Frobenius bound of the full-precision ones."""
+    config = build(target.spec.default_config, target.spec)
+    model = lifecycle.load(target.spec, config, device, arch)
+    quantized = [n for n, s in lifecycle.states(model, arch).items() if s == QUANTIZED]
+    reference = lifecycle.full_precision(arch, device)
+    model.dequantize(dtype=reference.dtype)
+    errors = {
+        n: rel_frobenius(reference.get_submodule(n).weight, model.get_submodule(n).weight.to(reference.dtype))
+        for n in quantized
+    }
+    blocks = {n: max_block_error(reference.get_submodule(n).weight, model.get_submodule(n).weight) for n in quantized}
+    rel = max(errors.values(), default=0.0)
+    measure(rel_error=rel, max_block_error=max(blocks.values(), default=0.0), modules=len(quantized))
+    bound = rel_error_bound(target.spec, config)
+    over = [f"{n}: {e:.4g}" for n, e in errors.items() if e > bound]
+    expect(not over, f"dequantized weights exceed the relative error bound {bound}", over)
+
+
+# --- 3. forward against the dequantized matmul -----------------------------------------------
+
+
+class _Loaded:
+    """Per dtype: a quantized tiny model, and the dequantized weight of each quantized Linear (read
+    before any forward, through the codec, or through ``dequantize()`` of a second copy)."""
+
+    def __init__(self, target: Target, device: str) -> None:
+        self.target, self.device = target, device
+        self.config = build(target.spec.default_config, target.spec)
+        self.models: dict[str, tuple[Any, dict[str, torch.Tensor]]] = {}
+
+    def get(self, dtype: str) -> tuple[Any, dict[str, torch.Tensor]]:
+        if dtype not in self.models:
+            self.models[dtype] = self._load(DTYPES[dtype])
+        return self.models[dtype]
+
+    def _load(self, dtype: torch.dtype) -> tuple[Any, dict[str, torch.Tensor]]:
+        spec = self.target.spec
+        model = lifecycle.load(spec, self.config, self.device, "llama", dtype)
+        names = [n for n, s in lifecycle.states(model, "llama").items() if s == QUANTIZED]
+        if spec.codec is not None:
+            codec = codec_of(spec)
+            stored_by_module = _stored(model, names, spec, self.config)
+            weights = {}
+            for name in names:
+                module = model.get_submodule(name)
+                shape = (module.out_features, module.in_features)
+                weights[name] = codec.dequantize(stored_by_module[name], self.config, shape, dtype).to(self.device)
+        elif spec.capabilities.dequantizable:
+            twin = lifecycle.load(spec, self.config, self.device, "llama", dtype)
+            twin.dequantize(dtype=dtype)
+            weights = {n: twin.get_submodule(n).weight.detach() for n in names}
+        else:
+            pytest.skip(f"{spec.method} has no codec and is not dequantizable: no dequantized weight to compare with")
+        lifecycle.logits(model, "llama")  # as in use: some methods finish preparing their Linears on the first forward
+        return model, weights
+
+
+def _stored(model: Any, names: list[str], spec, config: Any) -> dict[str, dict[str, torch.Tensor]]:
+    """Each quantized Linear's stored tensors (bias aside): those of the pre-quantized checkpoint where the
+    model came from one (backends may convert them into a kernel's layout on loading), else the module's."""
+    if lifecycle.on_the_fly(spec):
+        return {n: {k: v for k, v in model.get_submodule(n).state_dict().items() if k != "bias"} for n in names}
+    from safetensors.torch import load_file
+
+    path, _ = lifecycle.checkpoint_for(spec, config, "llama")
+    tensors: dict[str, torch.Tensor] = {}
+    for file in sorted(path.glob("*.safetensors")):
+        tensors.update(load_file(str(file)))
+    return {
+        n: {k.removeprefix(f"{n}."): v for k, v in tensors.items() if k.startswith(f"{n}.") and k != f"{n}.bias"}
+        for n in names
+    }
+
+
+@pytest.fixture
+def loaded(target, device) -> _Loaded:
+    return _Loaded(target, device)
+
+
+@pytest.mark.qconform_backend
+@model_examples
+@given(data=st.data())
+def test_linear_forward_matches_dequantized_matmul(target, device, data, loaded, worst):
+    """Each quantized Linear's forward equals ``x @ dequantized_weight.T + bias`` within the spec's
+    forward bound (the compute dtype's rounding unless it declares more), and finite inputs whose exact
+    result the dtype can hold give finite outputs. Every example tries the drawn module with float32,
+    float16 and bfloat16, and activations of every kind and magnitude (normal, outlier channels, zeros;
+    0.01 to 30)."""
+    names = sorted(loaded.get("float32")[1])
+    if not names:
+        pytest.skip("the default config quantized no Linear of the tiny model")
+    name = data.draw(st.sampled_from(names), label="module")
+    tokens = data.draw(st.sampled_from(INPUT_TOKENS), label="tokens")
+    seed = data.draw(st.integers(0, 2**16), label="seed")
+    problems, gaps = [], {}
+    for dtype, kind, scale in itertools.product(DTYPES, INPUT_KINDS, INPUT_SCALES):
+        model, weights = loaded.get(dtype)
+        module = model.get_submodule(name)
+        x = InputCase(tokens, kind, scale, seed).make(weights[name].shape[1], DTYPES[dtype], device)
+        with torch.no_grad():
+            y = module(x)
+        bias = None if getattr(module, "bias", None) is None else module.bias.detach().double()
+        expected = torch.nn.functional.linear(x.double(), weights[name].double(), bias)
+        where = f"{dtype}, {kind} inputs x{scale}"
+        if bool((expected.abs() < torch.finfo(DTYPES[dtype]).max / 4).all()) and not bool(torch.isfinite(y).all()):
+            problems.append(
+                f"{where}: finite input gave NaN or inf output (largest exact |y| {expected.abs().max():.3g})"
+            )
+            continue
+        gap, bound = rel_frobenius(expected, y), forward_bound(target.spec, DTYPES[dtype])
+        key = f"forward_rel_error_{dtype}"
+        gaps[key] = max(gaps.get(key, 0.0), gap)
+        if gap > bound:
+            problems.append(f"{where}: {gap:.3g} (relative) from the dequantized matmul, bound {bound:.3g}")
+    worst(**gaps)
+    expect(not problems, f"{name}: the quantized forward disagrees with the dequantized weight", problems)
+
+
+# --- 4. end to end ---------------------------------------------------------------------------
+
+
+@pytest.mark.qconform_backend
+@per_arch
+def test_logits_drift_vs_full_precision(target, device, arch, measure):
+    """A tiny model's logits against full precision: the drift (relative Frobenius) within the spec's
+    ``logits_drift`` (twice its ``rel_error`` where it declares none), recorded with top-1 agreement."""
+    config = build(target.spec.default_config, target.spec)
+    model = lifecycle.load(target.spec, config, device, arch)
+    quantized = lifecycle.logits(model, arch)
+    reference = lifecycle.reference_logits(arch, device)
+    expect(bool(torch.isfinite(quantized).all()), "quantized logits hold NaN or inf")
+    drift = rel_frobenius(reference, quantized)
+    agreement = float((reference.argmax(-1) == quantized.argmax(-1)).float().mean())
+    bound = drift_bound(target.spec, config)
+    measure(logits_drift=drift, top1_agreement=agreement, bound=bound)
+    expect(drift <= bound, f"logits drift {drift:.4g} from full precision exceeds {bound:.4g}")
+
+
+# --- 5. across devices -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def accelerator(request: pytest.FixtureRequest, target: Target) -> str:
+    """The run's accelerator that this target runs on (the cross-device check compares it with the CPU)."""
+    session = request.config.pluginmanager.get_plugin("qconform-session")
+    found = [d for d in session.devices if d != "cpu"]
+    if not found:
+        pytest.skip("no accelerator among this run's devices (--qconform-device): nothing to compare the CPU with")
+    kind = found[0].split(":")[0]
+    if kind not in target.spec.devices:  # the CPU side needs only the codec (require_support asks it)
+        pytest.skip(f"{target.key} does not run on {kind} (spec devices: {', '.join(target.spec.devices)})")
+    return found[0]
+
+
+@pytest.mark.qconform_requires("deterministic")
+@one_failure
+@given(data=st.data())
+def test_packed_data_same_on_cpu_and_cuda(target, accelerator, data, worst):
+    """The codec on the accelerator stores exactly what it stores on the CPU (deterministic formats);
+    every mismatch is recorded with counts and the largest difference. One record per target."""
+    codec = codec_of(target.spec)
+    require_support(codec, target.spec, ["cpu", accelerator])
+    config = draw_config(data, target.spec)
+    found: list[Mismatch] = []
+    lines = []
+    for case in draw_weights(data, supported([(codec, config)], ["cpu", accelerator])):
+        weight = case.make("cpu")
+        on_cpu = codec.quantize(weight, config)
+        on_device = {k: v.cpu() for k, v in codec.quantize(weight.to(accelerator), config).items()}
+        differ = compare_stored(on_cpu, on_device)
+        found += differ
+        lines += [f"{case.shape}: {m.line}" for m in differ]
+    worst(**summary(found))
+    expect(not found, f"packed data on {accelerator} differs from the CPU's", lines)
+
+
+# --- 6. finite in, finite out ----------------------------------------------------------------
+
+
+@twice
+@given(data=st.data())
+def test_finite_weights_give_finite_results(target, device, data):
+    """No finite weight dequantizes to NaN or inf (the stored tensors are listed when one does): each example
+    tries every distribution (all-zero rows and blocks, constant blocks, outliers, heavy tails) at the drawn
+    magnitude and at both extremes (tiny, huge), for the drawn config, shape, dtype and seed."""
+    codec = codec_of(target.spec)
+    require_support(codec, target.spec, [device])
+    config = draw_config(data, target.spec)
+    case = draw_weight(data, supported([(codec, config)], [device]))
+    bad = []
+    for kind, scale in itertools.product(KINDS, dict.fromkeys((case.scale, *EXTREME_SCALES))):
+        weight = dataclasses.replace(case, kind=kind, scale=scale).make(device)
+        stored, approx = roundtrip(codec, weight, config)
+        if all_finite({"dequantized weight": approx}):
+            # stored tensors are named for the diagnosis only: packed codes may live in float containers
+            bad += [f"{kind}, {scale}: {line}" for line in all_finite({"dequantized weight": approx, **stored})]
+    if bad:
+        fail("a finite weight dequantizes to NaN or inf", bad)

@@ -1,0 +1,159 @@
+"""Loading tiny models through a target, and reading back what its quantizer did to them.
+
+A target's model comes through transformers' own ``from_pretrained``: with a ``quantization_config``
+on a full-precision tiny checkpoint when the method quantizes on the fly, otherwise from the
+pre-quantized tiny checkpoint that the spec's ``checkpoint_writer`` produces. Which Linear modules
+ended up quantized is read from the modules themselves, never from the method's name.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from torch import nn
+
+from qconform.spec import QuantizerSpec, load_object
+from qconform.tiny_models import sample_input_ids, tiny_checkpoint, tiny_config, tiny_model
+from reference_quantizers.writers.cache import quiet  # one silencer for writing and loading tiny models
+
+ARCHITECTURES = ("llama", "opt")  # untied without biases; tied embeddings with biases
+# modules each tiny architecture marks ``_keep_in_fp32_modules`` in the variant built for that check
+KEEP_IN_FP32 = {"llama": ("o_proj",), "opt": ("fc2",)}
+
+# what a Linear of the tiny model became (see ``state_of``)
+FULL, QUANTIZED, MISSING = "full precision", "quantized", "missing"
+HALF = "converted but holding a full-precision weight"
+FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+
+def model_class(arch: str, keep_in_fp32: Sequence[str] = ()) -> type:
+    """The architecture's causal-LM class; with ``keep_in_fp32``, a subclass declaring those modules."""
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING
+
+    base = MODEL_FOR_CAUSAL_LM_MAPPING[type(tiny_config(arch))]
+    if not keep_in_fp32:
+        return base
+    return type(f"KeepFp32{base.__name__}", (base,), {"_keep_in_fp32_modules": list(keep_in_fp32)})
+
+
+def on_the_fly(spec: QuantizerSpec) -> bool:
+    """Whether from_pretrained quantizes a full-precision checkpoint for this method (no calibration).
+
+    A spec naming a ``checkpoint_writer`` loads through it even where the method can quantize on the fly
+    (GPTQ): that path needs a calibration dataset and a tokenizer from the hub, which qconform never uses."""
+    if spec.checkpoint_writer is not None:
+        return False
+    return spec.capabilities.quantizes_on_the_fly and not spec.requires_calibration
+
+
+def checkpoint_for(spec: QuantizerSpec, config: Any, arch: str) -> tuple[Path, bool]:
+    """(checkpoint, pre_quantized): the full-precision tiny checkpoint, or the spec's pre-quantized one."""
+    if on_the_fly(spec):
+        return tiny_checkpoint(arch), False
+    if spec.checkpoint_writer is None:
+        pytest.skip(
+            f"{spec.method} needs a pre-quantized (or calibrated) checkpoint and its spec names no checkpoint_writer"
+        )
+    writer = load_object(spec.checkpoint_writer)
+    return Path(writer(spec.method, arch, config)), True
+
+
+def load(
+    spec: QuantizerSpec,
+    config: Any,
+    device: str,
+    arch: str = "llama",
+    dtype: torch.dtype | None = None,
+    keep_in_fp32: Sequence[str] = (),
+) -> Any:
+    """A tiny model of ``arch`` quantized by the target under ``config``, on ``device``."""
+    path, pre_quantized = checkpoint_for(spec, config, arch)
+    kwargs: dict[str, Any] = {"device_map": {"": device}}
+    if dtype is not None:
+        kwargs["dtype"] = dtype
+    if not pre_quantized:
+        kwargs["quantization_config"] = config
+    with quiet():
+        return model_class(arch, keep_in_fp32).from_pretrained(path, **kwargs).eval()
+
+
+def reload(path: Path, device: str) -> Any:
+    """What ``from_pretrained`` gives back for a saved quantized model (its config.json says how)."""
+    from transformers import AutoModelForCausalLM
+
+    with quiet():
+        return AutoModelForCausalLM.from_pretrained(path, device_map={"": device}).eval()
+
+
+def full_precision(arch: str, device: str, dtype: torch.dtype | None = None) -> Any:
+    """The same tiny model without quantization, loaded the same way (the reference for drift)."""
+    kwargs: dict[str, Any] = {"device_map": {"": device}}
+    if dtype is not None:
+        kwargs["dtype"] = dtype
+    with quiet():
+        return model_class(arch).from_pretrained(tiny_checkpoint(arch), **kwargs).eval()
+
+
+@functools.cache
+def reference_logits(arch: str, device: str) -> torch.Tensor:
+    """The full-precision model's logits (computed once per process)."""
+    return logits(full_precision(arch, device), arch)
+
+
+def logits(model: Any, arch: str, seed: int = 0) -> torch.Tensor:
+    """Logits for a fixed batch of token ids, as float32 on the CPU."""
+    ids = sample_input_ids(arch, seed=seed).to(model.device)
+    with torch.no_grad():
+        return model(ids).logits.float().cpu()
+
+
+@functools.cache
+def linear_names(arch: str) -> tuple[str, ...]:
+    """Names of the Linear modules of the full-precision tiny model, the candidates for quantization."""
+    return tuple(name for name, module in tiny_model(arch).named_modules() if type(module) is nn.Linear)
+
+
+def output_embedding_name(arch: str) -> str:
+    model = tiny_model(arch)
+    head = model.get_output_embeddings()
+    return next(name for name, module in model.named_modules() if module is head)
+
+
+def _plain_weight(module: nn.Module) -> bool:
+    weight = getattr(module, "weight", None)
+    return isinstance(weight, torch.Tensor) and type(weight) in (torch.Tensor, nn.Parameter) and weight.dtype in FLOATS
+
+
+def state_of(model: nn.Module, name: str) -> str:
+    """FULL: a plain nn.Linear with a floating weight; QUANTIZED: replaced or holding a quantized weight;
+    HALF: a replacement module that still holds a plain floating weight (a conversion left half done)."""
+    try:
+        module = model.get_submodule(name)
+    except AttributeError:
+        return MISSING
+    plain = _plain_weight(module)
+    if type(module) is nn.Linear and plain:
+        return FULL
+    return HALF if plain else QUANTIZED
+
+
+def states(model: nn.Module, arch: str) -> dict[str, str]:
+    return {name: state_of(model, name) for name in linear_names(arch)}
+
+
+def skipped_by(name: str, patterns: Sequence[str]) -> bool:
+    """Whether a skip list names this module, with transformers' matching rules (prefix at a module
+    boundary, regex at a boundary, or suffix)."""
+    from transformers.quantizers.quantizers_utils import should_convert_module
+
+    return not should_convert_module(name, list(patterns))
+
+
+def trainable_parameters(model: nn.Module) -> dict[str, torch.Tensor]:
+    """Parameters a training step updates: those requiring grad, in a trainable float dtype (not FP8 codes)."""
+    return {n: p for n, p in model.named_parameters() if p.requires_grad and p.dtype in FLOATS}

@@ -1,0 +1,143 @@
+"""Error metrics that numerics and lifecycle checks record and bound: plain functions over tensors.
+
+Everything is computed in float64 on the tensors' own device, so a metric never adds rounding of its
+own. Degenerate references (an all-zero weight or row) give 0 when the approximation is exact there
+and infinity otherwise: zeros must stay zeros.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+
+def _f64(tensor: torch.Tensor) -> torch.Tensor:
+    return tensor.detach().to(torch.float64)
+
+
+def rel_frobenius(reference: torch.Tensor, approx: torch.Tensor) -> float:
+    """``||approx - reference|| / ||reference||`` (Frobenius norms)."""
+    ref, app = _f64(reference), _f64(approx.to(reference.device))
+    diff = torch.linalg.vector_norm(app - ref).item()
+    norm = torch.linalg.vector_norm(ref).item()
+    if norm == 0 or not math.isfinite(norm):
+        return 0.0 if diff == 0 else math.inf
+    return diff / norm
+
+
+def max_block_error(reference: torch.Tensor, approx: torch.Tensor) -> float:
+    """The worst block's largest error relative to that block's largest magnitude; a block is one row.
+
+    One output row is the unit that every weight-only format's scales cover (per-row scales) or split
+    (groups along the row), so the figure compares across formats. A zero row must come back zero.
+    """
+    ref, app = _f64(reference), _f64(approx.to(reference.device))
+    ref2, app2 = ref.reshape(ref.shape[0], -1), app.reshape(ref.shape[0], -1)
+    err = (app2 - ref2).abs().amax(dim=1)
+    peak = ref2.abs().amax(dim=1)
+    ratio = torch.where(peak > 0, err / torch.where(peak > 0, peak, 1.0), torch.where(err > 0, math.inf, 0.0))
+    return float(ratio.max().item()) if ratio.numel() else 0.0
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    """How two tensors that should be identical differ: counts and the largest difference."""
+
+    name: str
+    count: int
+    total: int
+    max_abs_diff: float
+    detail: str = ""
+
+    @property
+    def line(self) -> str:
+        extra = f" ({self.detail})" if self.detail else ""
+        return (
+            f"{self.name}: {self.count}/{self.total} elements differ, largest difference {self.max_abs_diff:.3g}{extra}"
+        )
+
+
+def mismatch(name: str, expected: torch.Tensor, actual: torch.Tensor) -> Mismatch | None:
+    """None when the tensors are bit-identical (same dtype, shape, values; NaN equals NaN), else a summary."""
+    actual = actual.to(expected.device)
+    if expected.shape != actual.shape:
+        return Mismatch(
+            name,
+            expected.numel(),
+            expected.numel(),
+            math.inf,
+            f"shape {tuple(expected.shape)} vs {tuple(actual.shape)}",
+        )
+    detail = f"dtype {expected.dtype} vs {actual.dtype}" if expected.dtype != actual.dtype else ""
+    if not detail and _bits(expected).equal(_bits(actual)):
+        return None
+    e, a = _f64(expected), _f64(actual)
+    same = (e == a) | (e.isnan() & a.isnan())
+    count = int((~same).sum().item())
+    if count == 0 and not detail:  # equal values, different bits: -0.0 vs 0.0 or NaN payloads
+        count = int((_bits(expected) != _bits(actual)).sum().item())
+        return Mismatch(name, count, expected.numel(), 0.0, "same values, different bit patterns")
+    diffs = (e - a).abs()[~same]
+    largest = float(diffs.nan_to_num(nan=math.inf).max().item()) if diffs.numel() else 0.0
+    return Mismatch(name, count, expected.numel(), largest, detail)
+
+
+def _bits(tensor: torch.Tensor) -> torch.Tensor:
+    """The raw bits, so that bit-exact means bit-exact (NaN payloads, signed zeros)."""
+    t = tensor.detach().contiguous().reshape(-1)  # a 0-dim tensor cannot be viewed as bytes
+    if t.dtype.is_floating_point or t.dtype.is_complex:
+        return t.view(torch.uint8)
+    return t
+
+
+def compare_stored(expected: dict[str, torch.Tensor], actual: dict[str, torch.Tensor]) -> list[Mismatch]:
+    """Every stored tensor that differs, missing or unexpected, by name."""
+    found = []
+    for name in sorted(set(expected) | set(actual)):
+        if name not in actual:
+            found.append(Mismatch(name, expected[name].numel(), expected[name].numel(), math.inf, "missing"))
+        elif name not in expected:
+            found.append(Mismatch(name, actual[name].numel(), actual[name].numel(), math.inf, "unexpected"))
+        elif (m := mismatch(name, expected[name], actual[name])) is not None:
+            found.append(m)
+    return found
+
+
+def summary(mismatches: list[Mismatch]) -> dict[str, float | int]:
+    """Figures for the report: how many tensors and elements differ, and the largest difference."""
+    return {
+        "mismatched_tensors": len(mismatches),
+        "mismatched_elements": sum(m.count for m in mismatches),
+        "largest_difference": max((m.max_abs_diff for m in mismatches), default=0.0),
+    }
+
+
+def all_finite(tensors: dict[str, torch.Tensor]) -> list[str]:
+    """Names of floating tensors holding NaN or infinity, with counts."""
+    bad = []
+    for name, tensor in tensors.items():
+        if tensor.dtype.is_floating_point and tensor.numel():
+            count = int((~torch.isfinite(tensor.detach().to(torch.float32))).sum().item())
+            if count:
+                bad.append(f"{name}: {count}/{tensor.numel()} non-finite values")
+    return bad
+
+
+def compute_eps(dtype: torch.dtype) -> float:
+    return float(torch.finfo(dtype).eps)
+
+
+def rel_error_bound(spec: Any, config: Any) -> float:
+    """The spec's relative Frobenius bound for this config (a number, or a function of the config)."""
+    bound = spec.tolerances.rel_error
+    return float(bound(config)) if callable(bound) else float(bound)
+
+
+def drift_bound(spec: Any, config: Any) -> float:
+    """How far a tiny model's logits may drift from full precision: the spec's ``logits_drift``, else
+    twice its weight error bound."""
+    declared = spec.tolerances.logits_drift
+    return 2 * rel_error_bound(spec, config) if declared is None else float(declared)

@@ -1,0 +1,35 @@
+"""On CUDA the codes are rounded toward zero, on the CPU to nearest: packed data differ across devices.
+
+Only an accelerator can show this bug, so it names its check only where CUDA is present.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from tests.planted import PlantedBug
+from tests.planted.bases_quantizers import ControlLinear, ControlQuantizer, codec_only, planted, spec
+
+KEY = "planted-numerics-cuda-packing-differs"
+
+
+class DeviceDependentLinear(ControlLinear):
+    @classmethod
+    def quantize(cls, weight, config):
+        stored = super().quantize(weight, config)
+        if weight.is_cuda:  # the bug: another rounding on the accelerator
+            codes = stored["weight"].to(torch.float32)
+            stored["weight"] = (codes * (1 - 2**-5)).to(codes.dtype).to(stored["weight"].dtype)
+        return stored
+
+
+class DeviceDependentQuantizer(ControlQuantizer):
+    linear_class = DeviceDependentLinear
+
+
+SPECS = (spec(KEY, planted(KEY, DeviceDependentQuantizer), __name__, "DeviceDependentQuantizer", **codec_only()),)
+PLANTED = PlantedBug(
+    key=KEY,
+    catches=("test_packed_data_same_on_cpu_and_cuda",) if torch.cuda.is_available() else (),
+    description="CPU/CUDA packing mismatch (CUDA only)",
+)
