@@ -163,7 +163,9 @@ def agreement(result: Any, last: dict, packed: dict[str, torch.Tensor], config: 
     codes_twin = G.unpack_gptq({k: v.cpu() for k, v in twin_v2.items()}, config["bits"], "gptq_v2")[0]
     codes_real = G.unpack_gptq(packed, config["bits"], "gptq_v2")[0]
     return {
-        "values_equal": bool(torch.equal(result.values.to(last["linear"].weight.dtype).cpu(), last["linear"].weight.cpu())),
+        "values_equal": bool(
+            torch.equal(result.values.to(last["linear"].weight.dtype).cpu(), last["linear"].weight.cpu())
+        ),
         "codes_differing": int((codes_twin != codes_real).sum()),
         "codes_total": codes_twin.numel(),
         "scales_equal": bool(torch.equal(result.scales.cpu(), last["scale"].T.float().cpu())),

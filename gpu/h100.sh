@@ -2,7 +2,8 @@
 # One call on the GPU machine (device tool), carrying .whl/h100a:
 #   bash gpu/h100.sh twins    benchmarks of the twins against their backends + the CUDA variants of tests/reference
 #   bash gpu/h100.sh suite    the qconform suite on CUDA for every quantizer, JSON report
-#                             (QUANTIZERS=a,b to restrict it, SUITE_SECONDS to bound it, BENCH=0 to skip the bench)
+#                             (QUANTIZERS=a,b to restrict it, SUITE_SECONDS to bound it, CHECK_SECONDS per check,
+#                              WORKERS, PROFILE, BENCH=0 / REFERENCE_CUDA=0 to skip those steps)
 # Everything it writes is packed into $OUT/results.tgz (the device tool returns at most 8 files).
 set -u
 phase=${1:?twins or suite}
@@ -40,7 +41,7 @@ case "$phase" in
   suite)
     mkdir -p /tmp/empty && cd /tmp/empty
     step suite "${SUITE_SECONDS:-380}" python3 -m pytest -p no:cacheprovider -q --quantizer="${QUANTIZERS:-all}" --qconform-device=cuda --qconform-profile="${PROFILE:-quick}" \
-      -n "${WORKERS:-12}" -rfE --durations=40 --qconform-timeout=200 --qconform-report="$results/h100-sm_90.json"
+      -n "${WORKERS:-12}" -rfE --durations=40 --qconform-timeout="${CHECK_SECONDS:-200}" --qconform-report="$results/h100-sm_90.json"
     cd - >/dev/null
     [ "${BENCH:-1}" = 1 ] && (cd gpu && step bench_bitsandbytes 60 python3 bench_bitsandbytes.py)  # re-measures the twin after its fixes
     left=$((540 - SECONDS))  # what the call's 600 s leave after the suite, with room to pack up

@@ -61,3 +61,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
     session = QconformSession.from_config(config)
     config.pluginmanager.register(session, "qconform-session")
+    if hasattr(config, "workerinput"):  # an xdist worker: its share of the cores
+        from qconform.threads import share_cpus
+
+        share_cpus(int(config.workerinput.get("workercount", 1)))
