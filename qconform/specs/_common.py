@@ -1,8 +1,35 @@
-"""Deviations that transformers' shared code gives several methods at once (imported by the spec modules)."""
+"""What several spec modules share: packages many methods need, config builders, and deviations that
+transformers' shared code gives several methods at once."""
 
 from __future__ import annotations
 
-from qconform.spec import KnownDeviation
+from collections.abc import Callable
+from typing import Any
+
+from hypothesis import strategies as st
+
+from qconform.spec import InvalidConfig, KnownDeviation, Requirement
+
+ACCELERATE = Requirement("accelerate", "accelerate", "1.1.0")
+KERNELS = Requirement("kernels", "kernels", "0.18.2", "pip install 'kernels>=0.18.2,<0.19'")
+
+
+def config_builder(name: str) -> Callable[..., Any]:
+    """A factory of transformers' config class ``name``, imported only when called (specs stay cheap to read)."""
+
+    def build(**kwargs: Any) -> Any:
+        import transformers.utils.quantization_config as qc
+
+        return getattr(qc, name)(**kwargs)
+
+    build.__name__ = f"build_{name}"
+    return build
+
+
+def invalid_cases(*cases: InvalidConfig) -> Callable[[], st.SearchStrategy[InvalidConfig]]:
+    """A spec's ``invalid_configs``: a strategy over the given cases."""
+    return lambda: st.sampled_from(list(cases))
+
 
 MERGE_MUTATES_CHECKPOINT_OBJECT = KnownDeviation(
     check="test_merge_leaves_inputs_unchanged",

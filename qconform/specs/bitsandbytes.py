@@ -19,10 +19,10 @@ from qconform.spec import (
     Requirement,
     Tolerances,
 )
+from qconform.specs._common import ACCELERATE
 from qconform.strategies import dtype_names, optional, skip_lists
 
 BITSANDBYTES = Requirement("bitsandbytes", "bitsandbytes", "0.46.1", "pip install -U 'bitsandbytes>=0.46.1'")
-ACCELERATE = Requirement("accelerate", "accelerate", "1.1.0")
 OFFLOAD = OffloadRule(places=("cpu", "disk"), beside_accelerator=True, unless="llm_int8_enable_fp32_cpu_offload")
 
 

@@ -9,27 +9,17 @@ from __future__ import annotations
 from hypothesis import strategies as st
 
 from qconform.spec import Capabilities, InvalidConfig, KnownDeviation, QuantizerSpec, Requirement, Tolerances
+from qconform.specs._common import ACCELERATE, config_builder, invalid_cases
 from qconform.strategies import skip_lists
 
-ACCELERATE = Requirement("accelerate", "accelerate", "1.1.0")
 PRE_QUANTIZED = Capabilities(quantizes_on_the_fly=False)
 ON_GPU_PRE_QUANTIZED = Capabilities(quantizes_on_the_fly=False, needs_accelerator=True)
 
 
-def _build(name: str):
-    def build(**kwargs):
-        import transformers.utils.quantization_config as qc
-
-        return getattr(qc, name)(**kwargs)
-
-    build.__name__ = f"build_{name}"
-    return build
-
-
-aqlm = _build("AqlmConfig")
-vptq = _build("VptqConfig")
-spqr = _build("SpQRConfig")
-higgs = _build("HiggsConfig")
+aqlm = config_builder("AqlmConfig")
+vptq = config_builder("VptqConfig")
+spqr = config_builder("SpQRConfig")
+higgs = config_builder("HiggsConfig")
 
 
 def aqlm_configs() -> st.SearchStrategy:
@@ -54,10 +44,6 @@ def higgs_configs() -> st.SearchStrategy:
     )
 
 
-def _cases(*cases: InvalidConfig):
-    return lambda: st.sampled_from(list(cases))
-
-
 _SKIPS_BY_WEIGHT_PATH = (
     "AqlmHfQuantizer matches linear_weights_not_to_quantize, which lists weight paths ('lm_head.weight', as "
     "the config documents and AQLM checkpoints write), against module names ('lm_head'), and adds no default "
@@ -73,7 +59,7 @@ SPECS = (
         method="aqlm",
         default_config=aqlm,
         configs=aqlm_configs,
-        invalid_configs=_cases(
+        invalid_configs=invalid_cases(
             InvalidConfig({"in_group_size": 8.0}, "in_group_size"),
             InvalidConfig({"num_codebooks": "1"}, "num_codebooks"),
             InvalidConfig({"nbits_per_codebook": None}, "nbits_per_codebook"),
@@ -115,7 +101,7 @@ SPECS = (
     QuantizerSpec(
         method="vptq",
         default_config=vptq,
-        invalid_configs=_cases(
+        invalid_configs=invalid_cases(
             InvalidConfig({"enable_proxy_error": True}, "enable_proxy_error"),
             InvalidConfig(
                 {"config_for_layers": {"model.layers.0.mlp.up_proj": {"is_indice_packed": False}}}, "is_indice_packed"
@@ -129,7 +115,7 @@ SPECS = (
     QuantizerSpec(
         method="spqr",
         default_config=spqr,
-        invalid_configs=_cases(
+        invalid_configs=invalid_cases(
             InvalidConfig({"bits": 4}, "bits"),
             InvalidConfig({"beta1": 8}, "beta1"),
             InvalidConfig({"beta2": "16"}, "beta2"),
@@ -145,7 +131,7 @@ SPECS = (
         method="higgs",
         default_config=higgs,
         configs=higgs_configs,
-        invalid_configs=_cases(
+        invalid_configs=invalid_cases(
             InvalidConfig({"bits": 5}, "bits"),
             InvalidConfig({"group_size": 32}, "group_size"),
             InvalidConfig({"hadamard_size": 320, "group_size": 256}, "hadamard_size"),

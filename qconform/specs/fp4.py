@@ -10,26 +10,13 @@ from __future__ import annotations
 from hypothesis import strategies as st
 
 from qconform.spec import Capabilities, InvalidConfig, KnownDeviation, QuantizerSpec, Requirement
-from qconform.specs._common import MERGE_MUTATES_CHECKPOINT_OBJECT
+from qconform.specs._common import KERNELS, MERGE_MUTATES_CHECKPOINT_OBJECT, config_builder
 from qconform.strategies import skip_lists
 
-KERNELS = Requirement("kernels", "kernels", "0.18.2", "pip install 'kernels>=0.18.2,<0.19'")
-
-
-def _build(name: str):
-    def build(**kwargs):
-        import transformers.utils.quantization_config as qc
-
-        return getattr(qc, name)(**kwargs)
-
-    build.__name__ = f"build_{name}"
-    return build
-
-
-mxfp4 = _build("Mxfp4Config")
-nvfp4 = _build("NVFP4Config")
-fouroversix = _build("FourOverSixConfig")
-fp_quant = _build("FPQuantConfig")
+mxfp4 = config_builder("Mxfp4Config")
+nvfp4 = config_builder("NVFP4Config")
+fouroversix = config_builder("FourOverSixConfig")
+fp_quant = config_builder("FPQuantConfig")
 
 
 def fp_quant_configs() -> st.SearchStrategy:

@@ -11,10 +11,9 @@ from __future__ import annotations
 from hypothesis import strategies as st
 
 from qconform.spec import Capabilities, InvalidConfig, KnownDeviation, QuantizerSpec, Requirement, Tolerances
-from qconform.specs._common import MERGE_MUTATES_CHECKPOINT_OBJECT
+from qconform.specs._common import ACCELERATE, MERGE_MUTATES_CHECKPOINT_OBJECT
 from qconform.strategies import optional, skip_lists
 
-ACCELERATE = Requirement("accelerate", "accelerate", "1.1.0")
 ON_GPU = Capabilities(needs_accelerator=True, trainable=True)
 
 NOT_TRAINABLE_BEFORE_5_23 = KnownDeviation(

@@ -11,12 +11,11 @@ from __future__ import annotations
 from hypothesis import strategies as st
 
 from qconform.spec import Capabilities, InvalidConfig, KnownDeviation, QuantizerSpec, Requirement, Tolerances
-from qconform.specs._common import MERGE_MUTATES_CHECKPOINT_OBJECT
+from qconform.specs._common import ACCELERATE, MERGE_MUTATES_CHECKPOINT_OBJECT
 from qconform.strategies import optional, skip_lists
 
 GPTQMODEL = Requirement("gptqmodel", "gptqmodel", None, "pip install gptqmodel")
 OPTIMUM = Requirement("optimum", "optimum", None, "pip install optimum")
-ACCELERATE = Requirement("accelerate", "accelerate", "1.1.0")
 LOADING = ("max_input_length", "backend")
 
 # Bounds and deviations below hold for the real methods and for their twins (ref-gptq, ref-awq), which

@@ -8,33 +8,15 @@ from __future__ import annotations
 from hypothesis import strategies as st
 
 from qconform.spec import Capabilities, InvalidConfig, KnownDeviation, QuantizerSpec, Requirement, Tolerances
-from qconform.specs._common import MERGE_MUTATES_CHECKPOINT_OBJECT
+from qconform.specs._common import ACCELERATE, KERNELS, MERGE_MUTATES_CHECKPOINT_OBJECT, config_builder, invalid_cases
 from qconform.strategies import skip_lists
 
-ACCELERATE = Requirement("accelerate", "accelerate", "1.1.0")
-KERNELS = Requirement("kernels", "kernels", "0.18.2", "pip install 'kernels>=0.18.2,<0.19'")
-
-
-def _build(name: str):
-    def build(**kwargs):
-        import transformers.utils.quantization_config as qc
-
-        return getattr(qc, name)(**kwargs)
-
-    build.__name__ = f"build_{name}"
-    return build
-
-
-bitnet = _build("BitNetQuantConfig")
-eetq = _build("EetqConfig")
-gemma = _build("GemmaQuantizationConfig")
-gguf = _build("GgufConfig")
-metal = _build("MetalConfig")
-sinq = _build("SinqConfig")
-
-
-def _cases(*cases: InvalidConfig):
-    return lambda: st.sampled_from(list(cases))
+bitnet = config_builder("BitNetQuantConfig")
+eetq = config_builder("EetqConfig")
+gemma = config_builder("GemmaQuantizationConfig")
+gguf = config_builder("GgufConfig")
+metal = config_builder("MetalConfig")
+sinq = config_builder("SinqConfig")
 
 
 # BitNet (BitLinear): ternary absmean weights and int8 per-token activations; the twin shares these bounds.
@@ -57,7 +39,7 @@ SPECS = (
             use_rms_norm=st.booleans(),
             modules_to_not_convert=skip_lists(),
         ),
-        invalid_configs=_cases(
+        invalid_configs=invalid_cases(
             InvalidConfig({"linear_class": "linear"}, "linear_class"),
             InvalidConfig({"quantization_mode": "lazy"}, "quantization_mode"),
         ),
@@ -73,7 +55,7 @@ SPECS = (
         method="eetq",
         default_config=eetq,
         configs=lambda: st.builds(eetq, modules_to_not_convert=skip_lists()),
-        invalid_configs=_cases(InvalidConfig({"weights": "int4"}, "weights")),
+        invalid_configs=invalid_cases(InvalidConfig({"weights": "int4"}, "weights")),
         requirements=(KERNELS, ACCELERATE),
         capabilities=Capabilities(needs_accelerator=True, trainable=True),
         quantized_element_size=1.0,
@@ -89,7 +71,7 @@ SPECS = (
             quantize_embeddings=st.booleans(),
             modules_to_not_convert=skip_lists(),
         ),
-        invalid_configs=_cases(InvalidConfig({"num_bits": 3}, "num_bits")),
+        invalid_configs=invalid_cases(InvalidConfig({"num_bits": 3}, "num_bits")),
         capabilities=Capabilities(quantizes_on_the_fly=False, serializable=True),
         requires_calibration=True,
         known_deviations=(
@@ -118,7 +100,9 @@ SPECS = (
             modules_to_not_convert=skip_lists(),
             dequantize=st.booleans(),
         ),
-        invalid_configs=_cases(InvalidConfig({"bits": 3}, "bits"), InvalidConfig({"group_size": 0}, "group_size")),
+        invalid_configs=invalid_cases(
+            InvalidConfig({"bits": 3}, "bits"), InvalidConfig({"group_size": 0}, "group_size")
+        ),
         loading_attributes=("dequantize",),
         requirements=(KERNELS,),
         capabilities=Capabilities(needs_accelerator=True),
@@ -147,7 +131,7 @@ SPECS = (
             method=st.just("sinq"),
             modules_to_not_convert=skip_lists(),
         ),
-        invalid_configs=_cases(
+        invalid_configs=invalid_cases(
             InvalidConfig({"method": "qsinq"}, "method"),
             InvalidConfig({"nbits": "four"}, "nbits"),
         ),
