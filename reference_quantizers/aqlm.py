@@ -26,9 +26,8 @@ from reference_quantizers.base import (
     ReferenceLinear,
     ReferenceQuantizer,
     register_twin,
-    replace_linears,
 )
-from reference_quantizers.loading import QuantizeIntoModuleOp, hold_placeholder, tied_modules
+from reference_quantizers.loading import QuantizeIntoModuleOp, hold_placeholder
 from reference_quantizers.numerics import additive_codebooks as codebooks
 
 
@@ -146,14 +145,10 @@ class RefAqlmQuantizer(ReferenceQuantizer):
     def get_quantize_ops(self) -> QuantizeIntoModuleOp:
         return QuantizeIntoModuleOp(self)
 
-    def _process_model_before_weight_loading(self, model: Any, **kwargs: Any) -> Any:
+    def modules_to_skip(self, model: Any) -> list[str]:
         config = self.quantization_config
         listed = config.skipped_modules() if config.lists_skips() else None  # None: transformers' default skips
-        self.modules_to_not_convert = self.get_modules_to_not_convert(
-            model, listed, model._keep_in_fp32_modules
-        ) + tied_modules(model)  # a Linear tied to another parameter cannot hold codes (transformers' fails)
-        replace_linears(model, self, self.modules_to_not_convert)
-        return model
+        return self.get_modules_to_not_convert(model, listed, model._keep_in_fp32_modules)
 
 
 register_twin(RefAqlmConfig, RefAqlmQuantizer)

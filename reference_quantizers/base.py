@@ -176,15 +176,19 @@ class ReferenceQuantizer(HfQuantizer):
 
         return TwinCodec(cls.linear_class)
 
+    def modules_to_skip(self, model: Any) -> list[str]:
+        """What the config lists (or transformers' default skips where it lists nothing) and the model's
+        ``_keep_in_fp32_modules``; a twin whose method skips more adds to it."""
+        return self.get_modules_to_not_convert(
+            model, self.quantization_config.modules_to_not_convert, model._keep_in_fp32_modules
+        )
+
     def _process_model_before_weight_loading(self, model: Any, **kwargs: Any) -> Any:
         from reference_quantizers.loading import tied_modules  # loading builds on this module
 
         # an explicit list replaces transformers' default skips, but a tied Linear (OPT's lm_head) can never
         # hold a quantized format of its own: the input embedding shares its weight
-        skip = self.get_modules_to_not_convert(
-            model, self.quantization_config.modules_to_not_convert, model._keep_in_fp32_modules
-        )
-        self.modules_to_not_convert = sorted(set(skip) | set(tied_modules(model)))
+        self.modules_to_not_convert = sorted(set(self.modules_to_skip(model)) | set(tied_modules(model)))
         replace_linears(model, self, self.modules_to_not_convert)
         return model
 

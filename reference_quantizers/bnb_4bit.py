@@ -37,10 +37,8 @@ from reference_quantizers.base import (
     ReferenceLinear,
     ReferenceQuantizer,
     register_twin,
-    replace_linears,
 )
 from reference_quantizers.codec import TwinCodec
-from reference_quantizers.loading import tied_modules
 from reference_quantizers.numerics import bnb_4bit as fmt
 
 QUANT_TYPES = ("nf4", "fp4")
@@ -339,14 +337,6 @@ class RefBnb4bitQuantizer(ReferenceQuantizer):
     @classmethod
     def codec(cls) -> Any:
         return Bnb4bitTwinCodec(cls.linear_class)
-
-    def _process_model_before_weight_loading(self, model: Any, **kwargs: Any) -> Any:
-        # a Linear whose weight is tied to the input embedding stays full precision, whatever the list says
-        config = self.quantization_config
-        skip = self.get_modules_to_not_convert(model, config.modules_to_not_convert, model._keep_in_fp32_modules)
-        self.modules_to_not_convert = skip + tied_modules(model)
-        replace_linears(model, self, self.modules_to_not_convert)
-        return model
 
     def get_quantize_ops(self) -> ConversionOps:
         return LoadBnb4bitOp(self, quantize=True)

@@ -21,9 +21,7 @@ from reference_quantizers.base import (
     ReferenceLinear,
     ReferenceQuantizer,
     register_twin,
-    replace_linears,
 )
-from reference_quantizers.loading import tied_modules
 from reference_quantizers.numerics import llm_int8
 
 
@@ -109,14 +107,6 @@ class RefBnb8bitLinear(ReferenceLinear):
 
 class RefBnb8bitQuantizer(ReferenceQuantizer):
     linear_class = RefBnb8bitLinear
-
-    def _process_model_before_weight_loading(self, model: Any, **kwargs: Any) -> Any:
-        # a Linear whose weight is tied to the input embedding stays full precision, whatever the list says
-        config = self.quantization_config
-        skip = self.get_modules_to_not_convert(model, config.modules_to_not_convert, model._keep_in_fp32_modules)
-        self.modules_to_not_convert = skip + tied_modules(model)
-        replace_linears(model, self, self.modules_to_not_convert)
-        return model
 
 
 register_twin(RefBnb8bitConfig, RefBnb8bitQuantizer)

@@ -30,9 +30,8 @@ from reference_quantizers.base import (
     ReferenceLinear,
     ReferenceQuantizer,
     register_twin,
-    replace_linears,
 )
-from reference_quantizers.loading import QuantizeIntoModuleOp, hold_placeholder, tied_modules
+from reference_quantizers.loading import QuantizeIntoModuleOp, hold_placeholder
 from reference_quantizers.numerics import int4_grouped, int8
 
 INT4 = "int4_weight_only"
@@ -221,15 +220,12 @@ class RefTorchAoQuantizer(ReferenceQuantizer):
     def get_quantize_ops(self) -> QuantizeIntoModuleOp:
         return QuantizeIntoModuleOp(self)
 
-    def _process_model_before_weight_loading(self, model: Any, **kwargs: Any) -> Any:
+    def modules_to_skip(self, model: Any) -> list[str]:
         config = self.quantization_config
-        skip = self.get_modules_to_not_convert(model, config.modules_to_not_convert, model._keep_in_fp32_modules)
+        skip = super().modules_to_skip(model)
         if config.scheme == INT4:  # torchao leaves weights whose width is not a multiple of the group as they are
             skip += [n for n, m in model.named_modules() if type(m) is nn.Linear and m.in_features % config.group_size]
-        skip += tied_modules(model)  # a tied Linear (OPT's lm_head) shares its weight with the input embedding
-        self.modules_to_not_convert = skip
-        replace_linears(model, self, skip)
-        return model
+        return skip
 
     def get_state_dict_and_metadata(self, model: Any) -> tuple[None, dict[str, str]]:
         """The model's own state dict (its names are torchao's flattened names) and torchao's metadata."""
