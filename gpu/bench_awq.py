@@ -27,14 +27,12 @@ import importlib.metadata
 import json
 import os
 import platform
-import statistics
-import time
 import traceback
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
+from bench_torchao import timed
 
 
 def parse_args() -> argparse.Namespace:
@@ -48,24 +46,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=3)
     return parser.parse_args()
-
-
-def sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-
-
-def timed(fn: Callable[[], Any], device: str, warmup: int, repeats: int) -> tuple[float, Any]:
-    for _ in range(warmup):
-        fn()
-    times, result = [], None
-    for _ in range(repeats):
-        sync(device)
-        start = time.perf_counter()
-        result = fn()
-        sync(device)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), result
 
 
 def same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:

@@ -29,11 +29,11 @@ import platform
 import statistics
 import time
 import traceback
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
+from bench_torchao import timed
 
 CONFIGS = (
     {"bits": 4, "group_size": 128, "sym": True, "desc_act": False, "act_group_aware": True},  # GPTQConfig(bits=4)
@@ -58,20 +58,6 @@ def parse_args() -> argparse.Namespace:
 def sync(device: str) -> None:
     if device.startswith("cuda"):
         torch.cuda.synchronize()
-
-
-def timed(fn: Callable[[], Any], device: str, warmup: int, repeats: int) -> tuple[float, Any]:
-    """Median seconds of ``repeats`` calls after ``warmup`` calls, and the last result."""
-    for _ in range(warmup):
-        fn()
-    times, result = [], None
-    for _ in range(repeats):
-        sync(device)
-        start = time.perf_counter()
-        result = fn()
-        sync(device)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), result
 
 
 def calibration(args: argparse.Namespace, dtype: torch.dtype) -> list[torch.Tensor]:

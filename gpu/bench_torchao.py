@@ -53,14 +53,16 @@ def timed(fn: Callable[[], Any], device: str, warmup: int, repeats: int) -> tupl
 
 
 def same_bits(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
+    """Same names, dtypes, shapes and bytes (compared on the CPU, so tensors of two devices compare)."""
     if sorted(a) != sorted(b):
         return False
-    return all(
-        a[k].dtype == b[k].dtype
-        and a[k].shape == b[k].shape
-        and torch.equal(a[k].reshape(-1).view(torch.uint8), b[k].reshape(-1).view(torch.uint8))
-        for k in a
-    )
+    for name in a:
+        x, y = a[name].cpu(), b[name].cpu()
+        if x.dtype != y.dtype or x.shape != y.shape:
+            return False
+        if not torch.equal(x.reshape(-1).view(torch.uint8), y.reshape(-1).view(torch.uint8)):
+            return False
+    return True
 
 
 def parse_args(doc: str) -> argparse.Namespace:

@@ -20,9 +20,7 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -30,35 +28,7 @@ from typing import Any
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-
-def timed(fn: Callable[[], Any], device: str, warmup: int, repeats: int) -> tuple[float, Any]:
-    """Median seconds of ``repeats`` calls after ``warmup`` calls, and the last result."""
-    result = None
-    for _ in range(warmup):
-        result = fn()
-    samples = []
-    for _ in range(repeats):
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        result = fn()
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples), result
-
-
-def same_bits(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
-    if sorted(a) != sorted(b):
-        return False
-    for name in a:
-        x, y = a[name].cpu(), b[name].cpu()
-        if x.dtype != y.dtype or x.shape != y.shape:
-            return False
-        if not torch.equal(x.reshape(-1).view(torch.uint8), y.reshape(-1).view(torch.uint8)):
-            return False
-    return True
+from bench_torchao import same_bits, timed
 
 
 def cases() -> list[dict[str, Any]]:
