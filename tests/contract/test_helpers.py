@@ -61,3 +61,20 @@ def test_strategies_draw_what_transformers_accepts(device_map, budgets, raw):
     assert set(device_map.values()) <= {0, 1, "cpu", "disk"}
     assert set(budgets) == {0, 1, "cpu"} and all(0 <= b <= 2000 for b in budgets.values())
     assert all(isinstance(v, int) and v >= 0 for v in raw.values())
+
+
+def test_every_declared_deviation_names_a_check_that_exists():
+    """A misspelt check name would make a deviation silently never apply."""
+    from qconform.checks_index import check_functions
+    from qconform.spec import MODEL_LOADING_CHECKS
+    from qconform.targets import discover
+
+    checks = {name for family in check_functions().values() for name in family}
+    assert set(MODEL_LOADING_CHECKS) <= checks, set(MODEL_LOADING_CHECKS) - checks
+    unknown = {
+        (key, deviation.check)
+        for key, target in discover().targets.items()
+        for deviation in target.spec.known_deviations
+        if deviation.check not in checks
+    }
+    assert not unknown
