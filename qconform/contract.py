@@ -113,7 +113,9 @@ def meta_model(arch: str = "llama", dtype: Any = None) -> Any:
         return AutoModelForCausalLM.from_config(tiny_config(arch), dtype=dtype or torch.float32)
 
 
-def prepared_model(target: Target, config: Any, pre_quantized: bool, device_map: Any = None, dtype: Any = None):
+def prepared_model(
+    target: Target, config: Any, pre_quantized: bool, device_map: Any = None, dtype: Any = None, arch: str = "llama"
+):
     """(quantizer, meta model after ``preprocess_model``): the state ``from_pretrained`` sizes and places."""
     import torch
 
@@ -121,7 +123,7 @@ def prepared_model(target: Target, config: Any, pre_quantized: bool, device_map:
     try:
         hf_quantizer.validate_environment(device_map=device_map, weights_only=True)
         dtype = hf_quantizer.update_dtype(dtype or torch.float32)
-        model = meta_model(dtype=dtype)
+        model = meta_model(arch, dtype=dtype)
         hf_quantizer.preprocess_model(model=model, dtype=dtype, device_map=device_map, checkpoint_files=None)
     except Exception as exc:
         skip_if_unavailable(target.spec, exc)

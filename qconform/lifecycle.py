@@ -8,6 +8,7 @@ ended up quantized is read from the modules themselves, never from the method's 
 
 from __future__ import annotations
 
+import copy
 import functools
 from collections.abc import Sequence
 from pathlib import Path
@@ -63,6 +64,21 @@ def checkpoint_for(spec: QuantizerSpec, config: Any, arch: str) -> tuple[Path, b
     return Path(writer(spec.method, arch, config)), True
 
 
+def quantization_kwargs(spec: QuantizerSpec, config: Any, device: str, pre_quantized: bool) -> dict[str, Any]:
+    """What ``from_pretrained`` gets besides the path: the config when it quantizes on the fly; for a
+    pre-quantized checkpoint, the spec's loading overrides for this device kind (merged into the
+    checkpoint's config by transformers), or nothing."""
+    if not pre_quantized:
+        return {"quantization_config": config}
+    overrides = spec.loading_overrides.get(str(device).split(":")[0])
+    if not overrides:
+        return {}
+    loading = copy.deepcopy(config)
+    for name, value in overrides.items():
+        setattr(loading, name, value)
+    return {"quantization_config": loading}
+
+
 def load(
     spec: QuantizerSpec,
     config: Any,
@@ -76,8 +92,7 @@ def load(
     kwargs: dict[str, Any] = {"device_map": {"": device}}
     if dtype is not None:
         kwargs["dtype"] = dtype
-    if not pre_quantized:
-        kwargs["quantization_config"] = config
+    kwargs.update(quantization_kwargs(spec, config, device, pre_quantized))
     with quiet():
         return model_class(arch, keep_in_fp32).from_pretrained(path, **kwargs).eval()
 

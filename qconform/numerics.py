@@ -42,6 +42,9 @@ def max_block_error(reference: torch.Tensor, approx: torch.Tensor) -> float:
     return float(ratio.max().item()) if ratio.numel() else 0.0
 
 
+SAME_VALUES = "same values, different bit patterns"
+
+
 @dataclass(frozen=True)
 class Mismatch:
     """How two tensors that should be identical differ: counts and the largest difference."""
@@ -51,6 +54,11 @@ class Mismatch:
     total: int
     max_abs_diff: float
     detail: str = ""
+
+    @property
+    def same_values(self) -> bool:
+        """Equal values in different bits (a zero's sign, a NaN payload): no dequantized value changes."""
+        return self.max_abs_diff == 0 and self.detail == SAME_VALUES
 
     @property
     def line(self) -> str:
@@ -79,7 +87,7 @@ def mismatch(name: str, expected: torch.Tensor, actual: torch.Tensor) -> Mismatc
     count = int((~same).sum().item())
     if count == 0 and not detail:  # equal values, different bits: -0.0 vs 0.0 or NaN payloads
         count = int((_bits(expected) != _bits(actual)).sum().item())
-        return Mismatch(name, count, expected.numel(), 0.0, "same values, different bit patterns")
+        return Mismatch(name, count, expected.numel(), 0.0, SAME_VALUES)
     diffs = (e - a).abs()[~same]
     largest = float(diffs.nan_to_num(nan=math.inf).max().item()) if diffs.numel() else 0.0
     return Mismatch(name, count, expected.numel(), largest, detail)
@@ -91,6 +99,19 @@ def _bits(tensor: torch.Tensor) -> torch.Tensor:
     if t.dtype.is_floating_point or t.dtype.is_complex:
         return t.view(torch.uint8)
     return t
+
+
+def plain_tensors(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Tensor subclasses (torchao's, quanto's) replaced by their inner tensors, named ``name.inner``: a subclass
+    need not implement the byte views a bit-for-bit comparison takes."""
+    plain: dict[str, torch.Tensor] = {}
+    for name, tensor in tensors.items():
+        if type(tensor) not in (torch.Tensor, torch.nn.Parameter) and hasattr(tensor, "__tensor_flatten__"):
+            inner, _ = tensor.__tensor_flatten__()
+            plain.update(plain_tensors({f"{name}.{n}": getattr(tensor, n) for n in inner}))
+        else:
+            plain[name] = tensor
+    return plain
 
 
 def compare_stored(expected: dict[str, torch.Tensor], actual: dict[str, torch.Tensor]) -> list[Mismatch]:
@@ -141,3 +162,72 @@ def drift_bound(spec: Any, config: Any) -> float:
     twice its weight error bound."""
     declared = spec.tolerances.logits_drift
     return 2 * rel_error_bound(spec, config) if declared is None else float(declared)
+
+
+@dataclass(frozen=True)
+class Disagreement:
+    """How two quantizations of one weight compare, against the level they promise (``qconform.spec.AcrossDevices``)."""
+
+    mismatches: list[Mismatch]
+    gap: float  # relative Frobenius distance between the two dequantized weights
+    error: float  # the first quantization's relative error against the weight
+    other_error: float  # the second's
+    lines: list[str]  # empty when the promise holds
+
+    def figures(self) -> dict[str, float | int]:
+        share = self.gap / self.error if self.error else (0.0 if self.gap == 0 else math.inf)
+        return {
+            **summary(self.mismatches),
+            "gap_share_of_error": share,
+            "error_first": self.error,
+            "error_second": self.other_error,
+        }
+
+
+def disagreement(
+    level: str,
+    weight: torch.Tensor,
+    stored: tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]],
+    dequantized: tuple[torch.Tensor, torch.Tensor],
+    bound: float = math.inf,
+) -> Disagreement:
+    """Compare two quantizations of ``weight`` (stored tensors and dequantized weights, first then second)
+    under the promise ``level``: exact, rounding or search (see ``AcrossDevices``). ``bound`` is the method's
+    error bound for the config: errors under ``FLOOR_SHARE`` of it count as equally good. NaN and infinity
+    must sit at the same places in both; the rest is compared on the finite elements."""
+    from qconform.spec import EXACT, FLOOR_SHARE, ROUNDING, ROUNDING_SHARE, SEARCH_SHARE
+
+    first, second = (_f64(t).cpu() for t in dequantized)
+    reference = _f64(weight).cpu()
+    mismatches = compare_stored(*stored)
+    finite = first.isfinite() & second.isfinite()
+    first, second, reference = first[finite], second[finite], reference[finite]
+    gap = rel_frobenius(first, second)
+    error, other_error = rel_frobenius(reference, first), rel_frobenius(reference, second)
+    floor = FLOOR_SHARE * bound if math.isfinite(bound) else 0.0
+    apart = int((dequantized[0].isfinite().cpu() != dequantized[1].isfinite().cpu()).sum())
+    if level == EXACT:
+        lines = [m.line for m in mismatches if not m.same_values]
+    elif apart:
+        lines = [f"{apart} dequantized values are finite in one quantization and not in the other"]
+    elif level == ROUNDING:
+        allowed = ROUNDING_SHARE * max(error, floor)
+        lines = (
+            []
+            if gap <= allowed
+            else [
+                f"dequantized weights {gap:.3g} apart (relative), above {ROUNDING_SHARE} x the quantization error "
+                f"{error:.3g}: more than rounding differences ({'; '.join(m.line for m in mismatches[:3])})"
+            ]
+        )
+    else:
+        allowed = SEARCH_SHARE * max(error, other_error, floor)
+        lines = (
+            []
+            if abs(other_error - error) <= allowed
+            else [
+                f"quantization error {other_error:.4g} against {error:.4g}: not the same quality "
+                f"(at most {SEARCH_SHARE:.0%} apart for a searching method)"
+            ]
+        )
+    return Disagreement(mismatches, gap, error, other_error, lines)

@@ -77,6 +77,49 @@ class Capabilities:
 CAPABILITY_NAMES = frozenset(f.name for f in dataclasses.fields(Capabilities))
 
 
+EXACT, ROUNDING, SEARCH = "exact", "rounding", "search"
+
+
+@dataclass(frozen=True)
+class AcrossDevices:
+    """What quantizing on an accelerator promises against quantizing the same weight on the CPU.
+
+    ``exact``: the same stored values (a zero's sign aside). ``rounding``: the two float paths may round
+    a scale or a ratio differently (one ulp, a tie), so codes may land one step apart: the two
+    dequantized weights differ by at most ``ROUNDING_SHARE`` of the quantization error. ``search``: the
+    method searches (an optimiser, error feedback, k-means, a grid) and one different rounding sends it
+    elsewhere: only the quality is promised, each device's error within ``SEARCH_SHARE`` of the other's.
+    ``reason`` and ``evidence`` say why a method is not ``exact`` (measured, with the run that showed it).
+    """
+
+    level: str = EXACT
+    reason: str = ""
+    evidence: str = ""
+
+    def __post_init__(self) -> None:
+        if self.level not in LEVELS:
+            raise ValueError(f"unknown level {self.level!r}; choose from {EXACT!r}, {ROUNDING!r}, {SEARCH!r}")
+        if self.level != EXACT and not (self.reason and self.evidence):
+            raise ValueError(f"level {self.level!r} needs a reason and evidence: exact is the default promise")
+
+
+LEVELS = (EXACT, ROUNDING, SEARCH)  # each promises less than the one before
+
+
+def weaker(*levels: str) -> str:
+    """The level that promises least among ``levels``."""
+    return max(levels, key=LEVELS.index)
+
+
+# One code moved by one step changes its element by about twice the rounding error, so moving a fraction f of
+# the codes puts the dequantized weights about sqrt(12 f) of the quantization error apart: 0.35 is f = 1%.
+# Measured: bitsandbytes 4-bit 0.30 (float16, 128x256), torchao int8 0.16 (float32, 128x128); every code one
+# step off (the planted bug) gives more than 1.
+ROUNDING_SHARE = 0.35
+SEARCH_SHARE = 0.05  # measured: hqq 0.0003 relative (0.08720 against 0.08723, 1024x1024)
+FLOOR_SHARE = 0.01  # errors under 1% of the method's bound are equally good (exactly representable weights)
+
+
 @dataclass(frozen=True)
 class Tolerances:
     """Numerical bounds a method promises (relative to full precision) and its twin's agreement."""
@@ -89,6 +132,7 @@ class Tolerances:
     # (activation quantization, low-precision compute); None: the compute dtype's rounding only
     forward_rel_error: float | None = None
     memory_rel: float = 0.15  # estimate from param_element_size vs measured bytes of a loaded model
+    across_devices: AcrossDevices = field(default_factory=AcrossDevices)
 
 
 @dataclass(frozen=True)
@@ -210,6 +254,9 @@ class QuantizerSpec:
     # "module:function" (method_key, arch, config) -> Path of a pre-quantized tiny checkpoint, for methods
     # that do not quantize on the fly (or not on every device)
     checkpoint_writer: str | None = None
+    # loading attributes (``get_loading_attributes``) passed with a pre-quantized checkpoint, by device kind:
+    # for backends whose default kernel cannot run where qconform runs (the reason belongs in ``notes``)
+    loading_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     tolerances: Tolerances = field(default_factory=Tolerances)
     known_deviations: tuple[KnownDeviation, ...] = ()
     notes: str = ""

@@ -1,9 +1,10 @@
 """AWQ's GEMM format through AutoAWQ's own functions (``awq`` 0.2.9, the last release; archived upstream).
 
-AutoAWQ is installed with ``pip install --no-deps autoawq==0.2.9``: its full dependency set pulls
-triton and datasets, which nothing here needs; ``awq.quantize.quantizer``, ``awq.modules.linear.gemm``
-and ``awq.utils.packing_utils`` import without them. transformers 5.x loads AWQ checkpoints through
-gptqmodel, whose GEMM layout is the same (checked in tests/reference/test_awq.py).
+AutoAWQ is installed with ``pip install --no-deps autoawq==0.2.9``: its full dependency set pulls triton,
+which nothing here needs. ``awq.quantize.quantizer`` imports ``datasets`` (through ``awq.utils.calib_data``),
+so the codec imports it when it is made: without datasets the codec checks skip with that reason.
+transformers 5.x loads AWQ checkpoints through gptqmodel, whose GEMM layout is the same (checked in
+tests/reference/test_awq.py).
 
 ``quantize`` is AWQ's last step, round to nearest with zero points (``pseudo_quantize_tensor``) and
 packing (``WQLinear_GEMM.from_linear``); the activation-aware scales are a whole-model step that
@@ -23,6 +24,10 @@ def _group(config: Any, in_features: int) -> int:
 
 
 class AutoAwqCodec:
+    def __init__(self) -> None:
+        from awq.modules.linear.gemm import WQLinear_GEMM  # noqa: F401 - a missing dependency shows here, as a skip
+        from awq.quantize.quantizer import AwqQuantizer  # noqa: F401
+
     def quantize(self, weight: torch.Tensor, config: Any) -> dict[str, torch.Tensor]:
         from awq.modules.linear.gemm import WQLinear_GEMM
         from awq.quantize.quantizer import AwqQuantizer

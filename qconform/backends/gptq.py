@@ -83,6 +83,9 @@ class GptqCodec:
             setattr(module, name, tensor.detach().cpu().clone())
         if config.format == "gptq":
             convert_gptq_v1_to_v2_format_module(module, bits=config.bits, pack_dtype=torch.int32)
+        # eager: post_init would torch.compile the dequantization for every new shape (the same arithmetic),
+        # which took most of the codec's time on the CPU and ran past the check's limit on CUDA
+        module.optimized = True
         module.post_init()
         module.eval()
         weight = module.dequantize_weight().T

@@ -39,3 +39,6 @@ MERGE_MUTATES_CHECKPOINT_OBJECT = KnownDeviation(
     "deep-copies its config first, so only direct callers of the merge see it)",
     evidence="transformers/quantizers/auto.py:271-273 (setattr(quantization_config, attr, val) on the input)",
 )
+
+# the two-GPU run that the multi-GPU deviations cite
+TWO_GPU_RUN = "reports/runs/h200x2-sm_90-multi-gpu.json (2 H200, transformers 5.17, torch 2.11)"

@@ -19,6 +19,7 @@ from qconform.spec import (
     Requirement,
     Tolerances,
 )
+from qconform.specs import across_devices
 from qconform.specs._common import ACCELERATE
 from qconform.strategies import dtype_names, optional, skip_lists
 
@@ -175,7 +176,9 @@ SPECS = (
         reference_twin="ref-bitsandbytes_4bit",
         codec="qconform.backends.bitsandbytes:Bnb4bitCodec",
         known_deviations=DEVIATIONS_4BIT,
-        tolerances=Tolerances(rel_error=rel_error_4bit, memory_rel=0.15),
+        tolerances=Tolerances(
+            rel_error=rel_error_4bit, memory_rel=0.15, across_devices=across_devices.BITSANDBYTES_4BIT
+        ),
     ),
     QuantizerSpec(
         method="bitsandbytes_8bit",
@@ -191,6 +194,11 @@ SPECS = (
         codec="qconform.backends.bitsandbytes:Bnb8bitCodec",
         known_deviations=DEVIATIONS_8BIT,
         # LLM.int8 quantizes activations to int8 (outlier columns aside): the forward is not the dequantized matmul
-        tolerances=Tolerances(rel_error=REL_ERROR_8BIT, memory_rel=0.15, forward_rel_error=0.05),
+        tolerances=Tolerances(
+            rel_error=REL_ERROR_8BIT,
+            memory_rel=0.15,
+            forward_rel_error=0.05,
+            across_devices=across_devices.BITSANDBYTES_8BIT,
+        ),
     ),
 )

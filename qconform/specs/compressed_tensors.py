@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from qconform.spec import Capabilities, InvalidConfig, QuantizerSpec, Requirement
-from qconform.specs._common import MERGE_MUTATES_CHECKPOINT_OBJECT
+from qconform.spec import Capabilities, InvalidConfig, KnownDeviation, QuantizerSpec, Requirement
+from qconform.specs._common import MERGE_MUTATES_CHECKPOINT_OBJECT, TWO_GPU_RUN
 
 
 def _group(num_bits: int = 8, strategy: str = "channel", group_size: int | None = None, symmetric: bool = True):
@@ -54,6 +54,39 @@ def invalid() -> st.SearchStrategy[InvalidConfig]:
     )
 
 
+_BFLOAT16_ON_CPU = (
+    "compressed-tensors 0.20 quantizes a bfloat16 weight to different int8 codes on the CPU and on CUDA: on CUDA the "
+    "codes are those of the exact ratio (relative error 0.00811, as torchao's), on the CPU 7.9% of them are one step "
+    "off (0.00848), so a checkpoint's codes depend on the device that wrote it"
+)
+_BFLOAT16_EVIDENCE = (
+    "compressed_tensors/quantization/lifecycle/forward_helpers.py:536 (scaled = x / scale, in the weight's dtype); "
+    "gpu/probe_cross_device.py, H200, 1024x1024 bfloat16: 82838/1048576 codes one step apart, up to 0.249 from a "
+    "tie, dequantized weights 0.0077 apart (0.91 of the quantization error); float32: identical"
+)
+BFLOAT16_CODES_DEPEND_ON_DEVICE = (
+    KnownDeviation("test_packed_data_same_on_cpu_and_cuda", _BFLOAT16_ON_CPU, _BFLOAT16_EVIDENCE, strict=False),
+    KnownDeviation(
+        "test_codec_matches_twin",
+        _BFLOAT16_ON_CPU + "; the twin reproduces the CPU's codes on both devices",
+        _BFLOAT16_EVIDENCE,
+        params="cuda",
+        strict=False,
+    ),
+)
+
+NO_FORWARD_ON_TWO_GPUS = KnownDeviation(
+    check="test_split_over_two_gpus_matches_one",
+    reason="a compressed-tensors model dispatched over two GPUs cannot run: its first forward fails in accelerate's "
+    "forward wrapper, which looks for the root module's _hf_hook and finds none (AttributeError); its stored tensors "
+    "are those of the one-GPU model. The twin ref-compressed-tensors splits and matches",
+    evidence=TWO_GPU_RUN + ": accelerate hooks.py:187 (module._hf_hook.pre_forward) from LlamaForCausalLM and "
+    "OPTForCausalLM; compressed-tensors warns 'The provided format int-quantized does not match the inferred "
+    "format pack-quantized'",
+    raises=(AttributeError,),
+    when=("transformers", "==5.17.*"),
+)
+
 SPECS = (
     QuantizerSpec(
         method="compressed-tensors",
@@ -71,6 +104,6 @@ SPECS = (
         reference_twin="ref-compressed-tensors",
         codec="qconform.backends.compressed_tensors:CompressedTensorsCodec",
         checkpoint_writer="reference_quantizers.writers.compressed_tensors:prequantized_checkpoint",
-        known_deviations=(MERGE_MUTATES_CHECKPOINT_OBJECT,),
+        known_deviations=(MERGE_MUTATES_CHECKPOINT_OBJECT, *BFLOAT16_CODES_DEPEND_ON_DEVICE, NO_FORWARD_ON_TWO_GPUS),
     ),
 )

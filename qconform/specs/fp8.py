@@ -11,7 +11,7 @@ from __future__ import annotations
 from hypothesis import strategies as st
 
 from qconform.spec import Capabilities, InvalidConfig, KnownDeviation, QuantizerSpec, Requirement, Tolerances
-from qconform.specs._common import ACCELERATE, MERGE_MUTATES_CHECKPOINT_OBJECT
+from qconform.specs._common import ACCELERATE, MERGE_MUTATES_CHECKPOINT_OBJECT, TWO_GPU_RUN
 from qconform.strategies import optional, skip_lists
 
 ON_GPU = Capabilities(needs_accelerator=True, trainable=True)
@@ -94,6 +94,19 @@ BLOCK_SIZE_BECOMES_LIST = KnownDeviation(
     "and :1723 (stored as given); measured: (128, 128) -> [128, 128] through to_dict/JSON/from_dict",
 )
 
+SCALES_DIFFER_BETWEEN_LOADS = KnownDeviation(
+    check="test_split_over_two_gpus_matches_one",
+    reason="two loads of the same tiny llama with FineGrainedFP8Config give different weight_scale_inv for k_proj and "
+    "v_proj (out_features 32: part of one 128x128 block), so the model split over two GPUs stores other scales "
+    "than the one on one GPU; the values change from run to run, as uninitialised memory would (not established)",
+    evidence=TWO_GPU_RUN
+    + ": layers.0 k_proj 0.078 and v_proj 5.7e3 apart, layers.1 k_proj 0.078; an earlier run the same day: "
+    "layers.0 k_proj and v_proj 5.73e3 apart",
+    params="llama",
+    when=("transformers", "==5.17.*"),
+    strict=False,
+)
+
 SPECS = (
     QuantizerSpec(
         method="fp8",
@@ -115,6 +128,7 @@ SPECS = (
             SKIP_LIST_REPLACED,
             BLOCK_SIZE_BECOMES_LIST,
             NOT_TRAINABLE_BEFORE_5_23,
+            SCALES_DIFFER_BETWEEN_LOADS,
         ),
     ),
     QuantizerSpec(

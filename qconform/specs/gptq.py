@@ -11,12 +11,27 @@ from __future__ import annotations
 from hypothesis import strategies as st
 
 from qconform.spec import Capabilities, InvalidConfig, KnownDeviation, QuantizerSpec, Requirement, Tolerances
-from qconform.specs._common import ACCELERATE, MERGE_MUTATES_CHECKPOINT_OBJECT
+from qconform.specs import across_devices
+from qconform.specs._common import ACCELERATE, MERGE_MUTATES_CHECKPOINT_OBJECT, TWO_GPU_RUN
 from qconform.strategies import optional, skip_lists
 
 GPTQMODEL = Requirement("gptqmodel", "gptqmodel", None, "pip install gptqmodel")
 OPTIMUM = Requirement("optimum", "optimum", None, "pip install optimum")
 LOADING = ("max_input_length", "backend")
+
+# On CUDA qconform names gptqmodel's Triton kernels instead of letting backend="auto" pick one: on Hopper "auto"
+# picks Machete, which refuses out_features below 128 and builds from CUTLASS sources it downloads (gptqmodel
+# 7.6.0 utils/machete.py:217), or Marlin, a C++/CUDA extension built on first use under a lock shared by all
+# processes (utils/cpp.py:430; still building after 99 s on an H200 host). gpu/probe_kernels.py on an H200
+# (2026-11-23), tiny llama: gptq triton loads and runs in 6.4 s (logits 2.9e-4 from gptqmodel's torch kernel),
+# exllama_v2 in 45 s (a 41 s JIT build), auto fails (Machete); awq gemm_triton in 5.9 s (9.2e-5), gemm fails
+# ("OC is not multiple of Group size": out_features 64 < group 128).
+CUDA_KERNEL_NOTE = (
+    "on CUDA loaded with backend={backend!r} (spec loading_overrides): backend='auto' picks Machete on Hopper "
+    "(refuses out_features < 128, downloads CUTLASS to build: gptqmodel 7.6.0 utils/machete.py:217) or Marlin "
+    "(built on first use under a cross-process lock: utils/cpp.py:430)"
+)
+GPTQ_CUDA_BACKEND, AWQ_CUDA_BACKEND = "triton", "gemm_triton"
 
 # Bounds and deviations below hold for the real methods and for their twins (ref-gptq, ref-awq), which
 # quantize bit for bit as gptqmodel 7.6 and AutoAWQ 0.2.9: the twins' specs import them.
@@ -59,6 +74,17 @@ AWQ_FP16_SCALES = fp16_scales_overflow(
     "awq 0.2.9 modules/linear/gemm.py:190 (WQLinear_GEMM.from_linear: scales.clone().half())",
     "'huge' (1e3) heavy-tailed and outlier-column 128x128 bfloat16 weights: 8/512 infinite scales, 395/16384 "
     "and 118/16384 non-finite dequantized values; the other magnitudes none",
+)
+OVERFLOW_GROUPS_PACKED_UNDEFINED = KnownDeviation(
+    check="test_codec_matches_twin",
+    reason="where a group's float16 scale overflows (see the finite check), AutoAWQ's packer divides by infinity, "
+    "casts the NaN to int and ORs the unmasked result into the word: those groups' packed codes are whatever the "
+    "platform's NaN-to-int gives, which the twin (codes clamped to 0..15) does not reproduce; finite groups stay "
+    "bit-exact",
+    evidence="awq 0.2.9 modules/linear/gemm.py:197-202 (torch.round((w + scale_zeros) / scales).to(torch.int)) and "
+    ":222-226 (qweight |= code << shift, no mask); measured on the CPU: heavy-tailed bfloat16 128x128 weights x 1e3, "
+    "groups of 32: 8 infinite scales, 158/2048 qweight words differ",
+    strict=False,
 )
 ALL_POSITIVE_GROUPS_CLIP = KnownDeviation(
     check="test_error_within_bound",
@@ -154,8 +180,10 @@ SPECS = (
         capabilities=Capabilities(quantizes_on_the_fly=True, trainable=True),
         reference_twin="ref-gptq",
         codec="qconform.backends.gptq:GptqCodec",
-        tolerances=Tolerances(rel_error=rel_error_gptq),
+        tolerances=Tolerances(rel_error=rel_error_gptq, across_devices=across_devices.GPTQ),
         checkpoint_writer="reference_quantizers.calibration.checkpoints:prequantized_checkpoint",
+        loading_overrides={"cuda": {"backend": GPTQ_CUDA_BACKEND}},
+        notes=CUDA_KERNEL_NOTE.format(backend=GPTQ_CUDA_BACKEND),
         known_deviations=(
             MERGE_MUTATES_CHECKPOINT_OBJECT,
             GPTQ_FP16_SCALES,
@@ -180,6 +208,15 @@ SPECS = (
             ),
             KnownDeviation(
                 check="test_missing_package_is_named",
+                params="cuda",
+                reason="on a CUDA machine without gptqmodel, making the GPTQ quantizer fails before validation "
+                "with NameError: name 'QuantizeConfig' is not defined (imported only when gptqmodel is): the "
+                "error names no package to install",
+                evidence="reports/runs/h100-sm_90.json (transformers 5.17, torch 2.11, H100)",
+                when=("transformers", "==5.17.*"),
+            ),
+            KnownDeviation(
+                check="test_missing_package_is_named",
                 params="cpu",
                 reason="without gptqmodel and without a GPU, validation says a GPU is required, although "
                 "gptqmodel runs GPTQ on CPU: the message does not name the package to install",
@@ -201,10 +238,23 @@ SPECS = (
         codec="qconform.backends.awq:AutoAwqCodec",
         tolerances=Tolerances(rel_error=rel_error_awq),
         checkpoint_writer="reference_quantizers.calibration.checkpoints:prequantized_checkpoint",
+        loading_overrides={"cuda": {"backend": AWQ_CUDA_BACKEND}},
+        notes=CUDA_KERNEL_NOTE.format(backend=AWQ_CUDA_BACKEND),
         known_deviations=(
             MERGE_MUTATES_CHECKPOINT_OBJECT,
             AWQ_FP16_SCALES,
             CONSTANT_GROUPS_LOST,
+            OVERFLOW_GROUPS_PACKED_UNDEFINED,
+            KnownDeviation(
+                check="test_split_over_two_gpus_matches_one",
+                reason="with gptqmodel's AWQ Triton GEMM (backend gemm_triton, qconform's CUDA pin) the logits of the "
+                "model split over two GPUs differ from the one-GPU model's although the stored tensors are the same "
+                "bytes; with gptqmodel's pure-torch AWQ kernel (torch_awq) they were identical",
+                evidence=TWO_GPU_RUN
+                + ": relative gap 1.9e-6 (llama) and 2.1e-4 (opt), stored tensors identical; the first "
+                "two-GPU run the same day (backend torch_awq): logits identical on both architectures",
+                strict=False,
+            ),
             KnownDeviation(
                 check="test_save_reload_bit_identical",
                 params="cpu",

@@ -9,6 +9,7 @@ from __future__ import annotations
 from hypothesis import strategies as st
 
 from qconform.spec import InvalidConfig, KnownDeviation, QuantizerSpec, Requirement, Tolerances, cannot_load
+from qconform.specs import across_devices
 from qconform.strategies import optional, powers_of_two
 
 
@@ -73,6 +74,18 @@ def element_size(config) -> float | None:
     return params["nbits"] / 8 if params else None
 
 
+FLOAT16_SOLVER_ON_CUDA = KnownDeviation(
+    check="test_finite_weights_give_finite_results",
+    reason="on CUDA hqq's solver runs in float16 whatever the weight's dtype, so a bfloat16 or float32 group whose "
+    "range exceeds float16's (huge heavy-tailed or outlier weights) gets an infinite scale or zero and "
+    "dequantizes to NaN; on the CPU it runs in float32 and stays finite (hqq and its bit-exact twin alike)",
+    evidence="hqq 0.2.8 core/optimize.py:153 (dtype = float16 if device.type == 'cuda' else float32); "
+    "reports/runs/h100-sm_90.json, heavy-tailed weights x 1e3, 128x128: hqq 2640/16384 non-finite dequantized "
+    "values and 165/1024 scales, ref-hqq 13952/16384 and 109/128",
+    params="cuda",
+    strict=False,
+)
+
 SPECS = (
     QuantizerSpec(
         method="hqq",
@@ -83,7 +96,7 @@ SPECS = (
         quantized_element_size=element_size,
         reference_twin="ref-hqq",
         codec="qconform.backends.hqq:HqqCodec",
-        tolerances=Tolerances(rel_error=rel_error),
+        tolerances=Tolerances(rel_error=rel_error, across_devices=across_devices.HQQ),
         known_deviations=(
             *cannot_load(
                 "transformers 5.x cannot load a model with HqqConfig: HqqHfQuantizer implements no "
@@ -96,6 +109,7 @@ SPECS = (
                 "NotImplementedError",
                 raises=(NotImplementedError, ValueError),
             ),
+            FLOAT16_SOLVER_ON_CUDA,
             KnownDeviation(
                 check="test_param_element_size",
                 reason="HqqHfQuantizer declares no quantized_element_size, so param_element_size counts every Linear "

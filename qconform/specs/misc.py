@@ -8,6 +8,7 @@ from __future__ import annotations
 from hypothesis import strategies as st
 
 from qconform.spec import Capabilities, InvalidConfig, KnownDeviation, QuantizerSpec, Requirement, Tolerances
+from qconform.specs import across_devices
 from qconform.specs._common import ACCELERATE, KERNELS, MERGE_MUTATES_CHECKPOINT_OBJECT, config_builder, invalid_cases
 from qconform.strategies import skip_lists
 
@@ -25,7 +26,9 @@ sinq = config_builder("SinqConfig")
 # over 200 examples of qconform's weights. Forward: activations are rounded to int8 per token (absmax),
 # measured 0.024 (real, outlier-channel inputs) and 0.029 (twin, 66 examples) from the dequantized matmul.
 # Logits: the tiny random models (no ternary training) drift 0.768 (llama) and 0.786 (opt), real and twin.
-BITNET_TOLERANCES = Tolerances(rel_error=1.0, forward_rel_error=0.04, logits_drift=1.0)
+BITNET_TOLERANCES = Tolerances(
+    rel_error=1.0, forward_rel_error=0.04, logits_drift=1.0, across_devices=across_devices.BITNET
+)
 
 
 SPECS = (

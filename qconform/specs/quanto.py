@@ -8,6 +8,7 @@ from __future__ import annotations
 from hypothesis import strategies as st
 
 from qconform.spec import Capabilities, InvalidConfig, KnownDeviation, QuantizerSpec, Requirement, Tolerances
+from qconform.specs import across_devices
 from qconform.strategies import skip_lists
 
 ELEMENT_SIZES = {"int8": 1.0, "float8": 1.0, "int4": 0.5, "int2": 0.25}
@@ -74,7 +75,7 @@ SPECS = (
         quantized_element_size=lambda config: ELEMENT_SIZES.get(config.weights),
         reference_twin="ref-quanto",
         codec="qconform.backends.quanto:QuantoCodec",
-        tolerances=Tolerances(rel_error=rel_error),
+        tolerances=Tolerances(rel_error=rel_error, across_devices=across_devices.QUANTO),
         known_deviations=(
             FLOAT16_SCALES_UNDERFLOW,
             KnownDeviation(

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from qconform.spec import InvalidConfig, KnownDeviation, QuantizerSpec, Requirement
+from qconform.spec import InvalidConfig, KnownDeviation, QuantizerSpec, Requirement, Tolerances
+from qconform.specs import across_devices
 from qconform.strategies import powers_of_two, skip_lists
 
 TORCHAO = Requirement("torchao", "torchao", "0.15.0", "pip install 'torchao>=0.15.0'")
@@ -124,6 +125,7 @@ SPECS = (
         quantized_element_size=element_size,
         reference_twin="ref-torchao",
         codec="qconform.backends.torchao:TorchAoCodec",
+        tolerances=Tolerances(across_devices=across_devices.TORCHAO),
         known_deviations=(
             *MEASURED_DEVIATIONS,
             KnownDeviation(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from hypothesis import strategies as st
 
 from qconform.spec import Capabilities, InvalidConfig, KnownDeviation, QuantizerSpec, Tolerances
+from qconform.specs import across_devices
 from qconform.strategies import skip_lists
 
 
@@ -49,7 +50,7 @@ SPECS = (
         quantized_element_size=_element_size,
         mirrors="aqlm",
         codec="reference_quantizers.aqlm:RefAqlmQuantizer.codec",
-        tolerances=Tolerances(rel_error=1.0),
+        tolerances=Tolerances(rel_error=1.0, across_devices=across_devices.AQLM),
         known_deviations=(
             KnownDeviation(
                 check="test_memory_estimate_matches_footprint",

@@ -5,6 +5,8 @@ from __future__ import annotations
 from hypothesis import strategies as st
 
 from qconform.spec import Capabilities, InvalidConfig, QuantizerSpec, Tolerances
+from qconform.specs import across_devices
+from qconform.specs.compressed_tensors import BFLOAT16_CODES_DEPEND_ON_DEVICE
 
 
 @st.composite
@@ -65,7 +67,8 @@ SPECS = (
         quantized_element_size=_element_size,
         mirrors="compressed-tensors",
         codec="reference_quantizers.compressed_tensors:RefCompressedTensorsQuantizer.codec",
-        tolerances=Tolerances(rel_error=1.0),
+        tolerances=Tolerances(rel_error=1.0, across_devices=across_devices.REF_COMPRESSED_TENSORS),
+        known_deviations=tuple(d for d in BFLOAT16_CODES_DEPEND_ON_DEVICE if d.check == "test_codec_matches_twin"),
         notes="twin of compressed-tensors: the config is compressed-tensors' quantization_config (one group), "
         "checkpoints interchange with CompressedTensorsHfQuantizer by quant_method alone; scales, zero points, "
         "quantized values and int32 packing equal compressed-tensors 0.20's (calculate_qparams on min-max, "

@@ -5,6 +5,7 @@ from __future__ import annotations
 from hypothesis import strategies as st
 
 from qconform.spec import Capabilities, InvalidConfig, KnownDeviation, QuantizerSpec, Tolerances
+from qconform.specs import across_devices
 from qconform.specs.quanto import FLOAT16_SCALES_UNDERFLOW, rel_error
 from qconform.strategies import skip_lists
 
@@ -36,7 +37,8 @@ SPECS = (
         quantized_element_size=lambda config: ELEMENT_SIZES[config.weights],
         mirrors="quanto",
         codec="reference_quantizers.quanto:RefQuantoQuantizer.codec",
-        tolerances=Tolerances(rel_error=rel_error),  # the real method's bounds (measured on both: see there)
+        # the real method's bounds (measured on both: see there)
+        tolerances=Tolerances(rel_error=rel_error, across_devices=across_devices.QUANTO),
         known_deviations=(
             FLOAT16_SCALES_UNDERFLOW,  # the twin is bit-exact with optimum-quanto, underflow included
             KnownDeviation(

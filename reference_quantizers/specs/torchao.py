@@ -5,6 +5,7 @@ from __future__ import annotations
 from hypothesis import strategies as st
 
 from qconform.spec import Capabilities, KnownDeviation, QuantizerSpec, Tolerances
+from qconform.specs import across_devices
 from qconform.specs.torchao import rel_error_integer
 from qconform.strategies import powers_of_two, skip_lists
 
@@ -54,7 +55,10 @@ SPECS = (
         quantized_element_size=_element_size,
         mirrors="torchao",
         codec="reference_quantizers.torchao:RefTorchAoQuantizer.codec",
-        tolerances=Tolerances(rel_error=lambda config: rel_error_integer(config.scheme, config.group_size)),
+        tolerances=Tolerances(
+            rel_error=lambda config: rel_error_integer(config.scheme, config.group_size),
+            across_devices=across_devices.TORCHAO,
+        ),
         known_deviations=(
             INT8_FLOAT16_OVERFLOW,
             KnownDeviation(

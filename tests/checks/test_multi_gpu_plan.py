@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from qconform.checks.test_multi_gpu import split_budgets
+from qconform.checks.test_multi_gpu import explicit_split, split_budgets
 from qconform.configs import build
 from qconform.targets import discover
 
@@ -27,3 +27,16 @@ def test_budgets_split_the_decoder_layers_over_two_gpus(key, arch):
     plan = _get_device_map(model, "auto", dict(budgets), hf_quantizer)
     assert set(plan.values()) == {0, 1}, plan
     assert budgets[0] < budgets[1] and budgets["cpu"] == 0
+
+
+@pytest.mark.parametrize("arch", ["llama", "opt"])
+def test_explicit_split_puts_decoder_layers_on_both_gpus(arch):
+    from qconform.contract import meta_model
+
+    plan = explicit_split(arch)
+    model = meta_model(arch)
+    names = {module: name for name, module in model.named_modules()}
+    assert {d for n, d in plan.items() if ".layers." in n} == {0, 1}
+    assert all(any(n == k or n.startswith(k + ".") for k in plan) for n, _ in model.named_parameters()), plan
+    if model.config.tie_word_embeddings:
+        assert plan[names[model.get_output_embeddings()]] == plan[names[model.get_input_embeddings()]]

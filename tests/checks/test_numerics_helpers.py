@@ -9,7 +9,17 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qconform.numerics import all_finite, compare_stored, max_block_error, mismatch, rel_frobenius, summary
+from qconform.numerics import (
+    all_finite,
+    compare_stored,
+    disagreement,
+    max_block_error,
+    mismatch,
+    plain_tensors,
+    rel_frobenius,
+    summary,
+)
+from qconform.spec import EXACT, ROUNDING, ROUNDING_SHARE, SEARCH, AcrossDevices, weaker
 from qconform.weights import DTYPES, KINDS, SCALES, WeightCase, input_cases, weight_cases
 
 
@@ -86,3 +96,71 @@ def test_strategies_draw_finite_tensors(weight, x):
 @settings(max_examples=5, deadline=None)
 def test_weight_case_repr_is_short(data):
     assert len(repr(data.draw(weight_cases()))) < 120
+
+
+def _int8_rows(weight: torch.Tensor, scale: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """A row-wise int8 quantization with the given scales: (stored, dequantized)."""
+    codes = torch.round(weight / scale).clamp(-127, 127).to(torch.int8)
+    return {"weight": codes, "scale": scale}, codes.float() * scale
+
+
+WEIGHT = torch.randn(64, 64, generator=torch.Generator().manual_seed(1))
+SCALE = WEIGHT.abs().amax(dim=1, keepdim=True) / 127
+
+
+def test_exact_ignores_only_the_sign_of_zero():
+    stored, approx = _int8_rows(WEIGHT, SCALE)
+    signed = {**stored, "zero": torch.tensor([-0.0])}
+    assert not disagreement(EXACT, WEIGHT, ({**stored, "zero": torch.tensor([0.0])}, signed), (approx, approx)).lines
+    nudged = {**stored, "scale": torch.nextafter(SCALE, torch.tensor(1.0))}
+    assert disagreement(EXACT, WEIGHT, (stored, nudged), (approx, approx)).lines
+
+
+def test_rounding_allows_an_ulp_of_scale_but_not_a_step_everywhere():
+    stored, approx = _int8_rows(WEIGHT, SCALE)
+    ulp_stored, ulp_approx = _int8_rows(WEIGHT, torch.nextafter(SCALE, torch.tensor(1.0)))
+    close = disagreement(ROUNDING, WEIGHT, (stored, ulp_stored), (approx, ulp_approx))
+    assert not close.lines and close.figures()["gap_share_of_error"] < ROUNDING_SHARE
+    stepped = stored["weight"].float() - torch.sign(stored["weight"].float())  # every code one step toward zero
+    far = disagreement(ROUNDING, WEIGHT, (stored, {**stored, "weight": stepped}), (approx, stepped * SCALE))
+    assert far.lines and far.figures()["gap_share_of_error"] > 1
+
+
+def test_search_promises_the_same_quality_only():
+    stored, approx = _int8_rows(WEIGHT, SCALE)
+    other_stored, other = _int8_rows(WEIGHT, SCALE * 1.01)  # other codes, about the same error
+    same = disagreement(SEARCH, WEIGHT, (stored, other_stored), (approx, other))
+    assert same.mismatches and not same.lines
+    worse_stored, worse = _int8_rows(WEIGHT, SCALE * 4)  # coarser: four times the error
+    assert disagreement(SEARCH, WEIGHT, (stored, worse_stored), (approx, worse)).lines
+
+
+def test_weaker_orders_the_promises():
+    assert weaker(EXACT, ROUNDING) == ROUNDING and weaker(SEARCH, EXACT) == SEARCH and weaker(EXACT) == EXACT
+    with pytest.raises(ValueError, match="reason and evidence"):
+        AcrossDevices(ROUNDING)
+
+
+def test_plain_tensors_opens_tensor_subclasses():
+    torchao = pytest.importorskip("torchao.quantization")
+    weight = torchao.Int8Tensor.from_hp(WEIGHT, torchao.PerRow())
+    plain = plain_tensors({"w": torch.nn.Parameter(weight, requires_grad=False), "b": WEIGHT[0]})
+    assert {"w.qdata", "w.scale", "b"} <= set(plain) and all(type(t) is torch.Tensor for t in plain.values())
+    assert not compare_stored(plain, plain_tensors({"w": weight, "b": WEIGHT[0]}))
+
+
+def test_non_finite_values_must_sit_at_the_same_places():
+    stored, approx = _int8_rows(WEIGHT, SCALE)
+    broken = approx.clone()
+    broken[0, 0] = math.nan
+    both = broken.clone()
+    assert not disagreement(SEARCH, WEIGHT, (stored, stored), (broken, both)).lines
+    assert disagreement(SEARCH, WEIGHT, (stored, stored), (approx, broken)).lines
+    assert disagreement(ROUNDING, WEIGHT, (stored, stored), (approx, broken)).lines
+
+
+def test_errors_far_under_the_bound_count_as_equal():
+    exact, almost = WEIGHT.clone(), WEIGHT * (1 + 1e-5)  # errors 0 and 1e-5: both perfect for a 0.1 bound
+    assert disagreement(SEARCH, WEIGHT, ({}, {}), (exact, almost), bound=0.1).lines == []
+    assert disagreement(SEARCH, WEIGHT, ({}, {}), (exact, almost)).lines
+    assert disagreement(ROUNDING, WEIGHT, ({}, {}), (exact, almost), bound=0.1).lines == []

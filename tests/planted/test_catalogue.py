@@ -24,4 +24,6 @@ def test_control_passes_the_same_checks(module, catalogue_run):
     bug = BUGS[module]
     for check in bug.catches:
         records = [r for r in catalogue_run["records"] if r["target"] == bug.control and r["check"] == check]
-        assert records and all(r["outcome"] == "passed" for r in records), records
+        assert records, f"{check} did not run on the control {bug.control}"
+        failed = [(r["nodeid"], r["outcome"], r["reason"] or r["message"]) for r in records if r["outcome"] != "passed"]
+        assert not failed, f"the control {bug.control} does not pass {check}: {failed}"
