@@ -144,6 +144,7 @@ class KnownDeviation:
     (distribution, version specifier) pair, e.g. ``("transformers", "<5.23")``, when it holds only for
     some installed versions. ``strict=False`` is for a deviation that shows only for some drawn inputs
     (a dtype and magnitude among many): a run that does not draw them passes instead of failing.
+    ``unless_installed`` names a distribution whose absence causes the deviation (it holds only without it).
     """
 
     check: str
@@ -153,11 +154,18 @@ class KnownDeviation:
     raises: tuple[type[BaseException], ...] | None = None
     when: tuple[str, str] | None = None
     strict: bool = True
+    unless_installed: str | None = None  # a distribution whose presence lifts the deviation
 
     def applies_to(self, check: str, param_id: str) -> bool:
         return check == self.check and (self.params is None or self.params in param_id) and self.holds_here()
 
     def holds_here(self) -> bool:
+        if self.unless_installed is not None:
+            try:
+                importlib.metadata.version(self.unless_installed)
+                return False
+            except importlib.metadata.PackageNotFoundError:
+                pass
         if self.when is None:
             return True
         from packaging.specifiers import SpecifierSet

@@ -107,6 +107,44 @@ SCALES_DIFFER_BETWEEN_LOADS = KnownDeviation(
     strict=False,
 )
 
+_NO_KERNELS = (
+    "FineGrainedFP8's CUDA forward needs the `kernels` package (0.16.x), which fetches compiled kernels from the "
+    "Hugging Face hub; validate_environment does not ask for it, so the model loads and its first forward raises "
+    "ImportError (qconform's GPU machines have neither the package nor a network)"
+)
+_NO_KERNELS_EVIDENCE = (
+    "reports/runs/h200x2-sm_90.json and reports/runs/h100-sm_90.json (transformers 5.17): ImportError "
+    "'finegrained-fp8 kernel unavailable: `kernels` is either not installed or uses an incompatible version' at "
+    "the first forward of every CUDA model check"
+)
+FORWARD_NEEDS_KERNELS = (
+    *(
+        KnownDeviation(
+            check,
+            _NO_KERNELS,
+            _NO_KERNELS_EVIDENCE,
+            "cuda",
+            when=("transformers", "==5.17.*"),
+            unless_installed="kernels",
+        )
+        for check in (
+            "test_forward_runs_deterministically",
+            "test_save_reload_bit_identical",
+            "test_skip_list_respected",
+            "test_linear_forward_matches_dequantized_matmul",
+            "test_logits_drift_vs_full_precision",
+        )
+    ),
+    KnownDeviation(  # runs on CUDA only: its id names no device
+        "test_split_over_two_gpus_matches_one",
+        _NO_KERNELS,
+        _NO_KERNELS_EVIDENCE,
+        raises=(ImportError,),
+        when=("transformers", "==5.17.*"),
+        unless_installed="kernels",
+    ),
+)
+
 SPECS = (
     QuantizerSpec(
         method="fp8",
@@ -129,6 +167,7 @@ SPECS = (
             BLOCK_SIZE_BECOMES_LIST,
             NOT_TRAINABLE_BEFORE_5_23,
             SCALES_DIFFER_BETWEEN_LOADS,
+            *FORWARD_NEEDS_KERNELS,
         ),
     ),
     QuantizerSpec(
@@ -148,6 +187,7 @@ SPECS = (
             SKIP_LIST_REPLACED,
             BLOCK_SIZE_BECOMES_LIST,
             NOT_TRAINABLE_BEFORE_5_23,
+            *FORWARD_NEEDS_KERNELS,
         ),
     ),
     QuantizerSpec(

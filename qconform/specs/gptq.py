@@ -86,6 +86,40 @@ OVERFLOW_GROUPS_PACKED_UNDEFINED = KnownDeviation(
     "groups of 32: 8 infinite scales, 158/2048 qweight words differ",
     strict=False,
 )
+_AWQ_TRITON = (
+    "gptqmodel's AWQ Triton GEMM (backend gemm_triton, qconform's CUDA pin) gives different logits for the same "
+    "input from one forward to the next, so a float result cannot be compared bit for bit"
+)
+_AWQ_TRITON_EVIDENCE = (
+    "reports/runs/h200x2-sm_90.json (gptqmodel 7.6, triton 3.6, H200): two forwards differ in 2816/4096 (llama) and "
+    "2540/4096 (opt) logits, by up to 1.6e-4 and 2.3e-4; after save and reload 2037/4096 (llama)"
+)
+AWQ_TRITON_NOT_DETERMINISTIC = (
+    KnownDeviation("test_forward_runs_deterministically", _AWQ_TRITON, _AWQ_TRITON_EVIDENCE, params="cuda"),
+    KnownDeviation("test_save_reload_bit_identical", _AWQ_TRITON, _AWQ_TRITON_EVIDENCE, params="cuda", strict=False),
+)
+GPTQ_TRITON_CUDA = (
+    KnownDeviation(
+        check="test_save_reload_bit_identical",
+        params="cuda",
+        reason="after loading with gptqmodel's Triton kernel, save_pretrained writes qzeros in gptqmodel's internal "
+        "v2 convention (zero points not offset by one) under the checkpoint's format 'gptq' (v1): the reloaded "
+        "model's zero points are one off in every nibble and its logits change",
+        evidence="reports/runs/h200x2-sm_90.json (gptqmodel 7.6, backend triton): all qzeros words of each layer "
+        "differ, by up to 2.86e8 (0x11111111: one in each 4-bit field); reloaded logits 1.17 (llama) and 0.27 "
+        "(opt) apart",
+    ),
+    KnownDeviation(
+        check="test_linear_forward_matches_dequantized_matmul",
+        params="cuda",
+        reason="gptqmodel's Triton kernel does not compute a float32 model's matmul in float32: 1.7e-4 relative "
+        "from the matmul with the dequantized weight (the float32 bound is 1e-5), consistent with TF32 dot "
+        "products (Triton's default for float32 tl.dot; not established)",
+        evidence="reports/runs/h200x2-sm_90.json: model.layers.0.mlp.down_proj, float32, normal inputs x0.01, x1 "
+        "and x30: 0.000171 each",
+        strict=False,
+    ),
+)
 ALL_POSITIVE_GROUPS_CLIP = KnownDeviation(
     check="test_error_within_bound",
     reason="sym=True: find_params mirrors the range only when the group's minimum is negative, so an all-positive "
@@ -188,6 +222,7 @@ SPECS = (
             MERGE_MUTATES_CHECKPOINT_OBJECT,
             GPTQ_FP16_SCALES,
             ALL_POSITIVE_GROUPS_CLIP,
+            *GPTQ_TRITON_CUDA,
             KnownDeviation(
                 check="test_save_reload_bit_identical",
                 params="cpu",
@@ -245,11 +280,14 @@ SPECS = (
             AWQ_FP16_SCALES,
             CONSTANT_GROUPS_LOST,
             OVERFLOW_GROUPS_PACKED_UNDEFINED,
+            *AWQ_TRITON_NOT_DETERMINISTIC,
             KnownDeviation(
                 check="test_split_over_two_gpus_matches_one",
                 reason="with gptqmodel's AWQ Triton GEMM (backend gemm_triton, qconform's CUDA pin) the logits of the "
                 "model split over two GPUs differ from the one-GPU model's although the stored tensors are the same "
-                "bytes; with gptqmodel's pure-torch AWQ kernel (torch_awq) they were identical",
+                "bytes (the kernel is not deterministic from one forward to the next, see "
+                "test_forward_runs_deterministically); with gptqmodel's pure-torch AWQ kernel (torch_awq) they were "
+                "identical",
                 evidence=TWO_GPU_RUN
                 + ": relative gap 1.9e-6 (llama) and 2.1e-4 (opt), stored tensors identical; the first "
                 "two-GPU run the same day (backend torch_awq): logits identical on both architectures",

@@ -86,6 +86,15 @@ FLOAT16_SOLVER_ON_CUDA = KnownDeviation(
     strict=False,
 )
 
+# the same float16 solver makes CUDA's dequantized weight non-finite where the CPU's is finite
+FLOAT16_SOLVER_ACROSS_DEVICES = KnownDeviation(
+    "test_packed_data_same_on_cpu_and_cuda",
+    FLOAT16_SOLVER_ON_CUDA.reason,
+    FLOAT16_SOLVER_ON_CUDA.evidence + "; reports/runs/h200x2-sm_90.json: ref-hqq bfloat16, 13952 dequantized values "
+    "finite on the CPU and not on CUDA",
+    strict=False,
+)
+
 SPECS = (
     QuantizerSpec(
         method="hqq",
@@ -110,6 +119,7 @@ SPECS = (
                 raises=(NotImplementedError, ValueError),
             ),
             FLOAT16_SOLVER_ON_CUDA,
+            FLOAT16_SOLVER_ACROSS_DEVICES,
             KnownDeviation(
                 check="test_param_element_size",
                 reason="HqqHfQuantizer declares no quantized_element_size, so param_element_size counts every Linear "

@@ -69,7 +69,9 @@ def qparams(
     """(scale, zero point or None) from observed ranges (see module doc); kind is "int" or "float"."""
     lo, hi = torch.clamp(lo, max=0), torch.clamp(hi, min=0)
     q_min, q_max = int_range(num_bits) if kind == "int" else (-FP8_MAX, FP8_MAX)
-    span = torch.tensor(float(q_max - q_min), dtype=lo.dtype)
+    # on the ranges' device, as compressed-tensors makes it: CUDA divides by a CPU scalar as a product with its
+    # reciprocal, which moved scales by one ulp against the CPU (and against compressed-tensors on CUDA)
+    span = torch.tensor(float(q_max - q_min), dtype=lo.dtype, device=lo.device)
     if symmetric:
         scale = torch.maximum(lo.abs(), hi.abs()) / (span / 2)
         zero_point = None

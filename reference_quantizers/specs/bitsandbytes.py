@@ -5,6 +5,7 @@ from __future__ import annotations
 from hypothesis import strategies as st
 
 from qconform.spec import Capabilities, InvalidConfig, KnownDeviation, QuantizerSpec, Tolerances
+from qconform.specs import across_devices
 from qconform.specs.bitsandbytes import REL_ERROR_8BIT, rel_error_4bit
 from qconform.strategies import dtype_names, powers_of_two, skip_lists
 
@@ -97,7 +98,8 @@ SPECS = (
         quantized_element_size=_element_size_4bit,
         mirrors="bitsandbytes_4bit",
         codec="reference_quantizers.bnb_4bit:RefBnb4bitQuantizer.codec",
-        tolerances=Tolerances(rel_error=rel_error_4bit),  # the real method's bounds: the same numbers
+        # the real method's bounds: the same numbers
+        tolerances=Tolerances(rel_error=rel_error_4bit, across_devices=across_devices.REF_BITSANDBYTES_4BIT),
         known_deviations=(CPU_DEQUANTIZE,),
         notes="twin of bitsandbytes 4-bit (NF4/FP4, block sizes 32-4096, double quantization); quantizes "
         "bit for bit as bitsandbytes 0.50.2 on the CPU; checkpoints interchangeable with Bnb4BitHfQuantizer",

@@ -33,7 +33,7 @@ def _run_catalogue(bugs: dict[str, PlantedBug], report: Path) -> dict:
         "-k",
         " or ".join(checks),
         *(f"--quantizer={k}" for k in keys),
-        *(f"--qconform-plugin={m}" for m in bug_modules()),
+        *(f"--qconform-plugin={m}" for m in ["tests.planted.controls", *bug_modules()]),
     ]
     env = {k: v for k, v in os.environ.items() if k != "CI"} | {"PYTHONPATH": str(REPO)}
     done = subprocess.run(command, cwd=report.parent, capture_output=True, text=True, env=env, timeout=1200)

@@ -6,7 +6,7 @@ This module also declares the specs of the contract controls (``tests.planted.ba
 from __future__ import annotations
 
 from tests.planted import PlantedBug
-from tests.planted.bases_contract import CONTROL_SPECS, ContractConfig, ContractQuantizer, contract_spec, register
+from tests.planted.bases_contract import ContractConfig, ContractQuantizer, contract_spec, register
 
 KEY = "planted-contract-merge-not-idempotent"
 
@@ -22,7 +22,7 @@ class GrowingSkipListConfig(ContractConfig):
 
 
 register(KEY, GrowingSkipListConfig, type("GrowingSkipListQuantizer", (ContractQuantizer,), {}))
-SPECS = (contract_spec(KEY, GrowingSkipListConfig), *CONTROL_SPECS)
+SPECS = (contract_spec(KEY, GrowingSkipListConfig),)
 PLANTED = PlantedBug(
     key=KEY,
     catches=("test_merge_is_idempotent",),

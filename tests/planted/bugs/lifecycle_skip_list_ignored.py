@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from reference_quantizers.base import replace_linears
 from tests.planted import PlantedBug
-from tests.planted.bases_quantizers import CONTROL, CONTROL_SPECS, ControlQuantizer, planted, spec
+from tests.planted.bases_quantizers import CONTROL, ControlQuantizer, planted, spec
 
 KEY = "planted-lifecycle-skip-list-ignored"
 
@@ -20,7 +20,7 @@ class IgnoresSkipList(ControlQuantizer):
         return model
 
 
-SPECS = (spec(KEY, planted(KEY, IgnoresSkipList), __name__, "IgnoresSkipList"), *CONTROL_SPECS)
+SPECS = (spec(KEY, planted(KEY, IgnoresSkipList), __name__, "IgnoresSkipList"),)
 PLANTED = PlantedBug(
     key=KEY,
     catches=("test_skip_list_respected",),
