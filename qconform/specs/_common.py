@@ -41,4 +41,6 @@ MERGE_MUTATES_CHECKPOINT_OBJECT = KnownDeviation(
 )
 
 # the two-GPU run that the multi-GPU deviations cite
-TWO_GPU_RUN = "reports/runs/h200x2-sm_90-multi-gpu.json (2 H200, transformers 5.17, torch 2.11)"
+TWO_GPU_RUN = (
+    "reports/runs/h200x2-sm_90.json and reports/probes/h200x2-sm_90/multi-gpu-*.json (2 H200, transformers 5.17)"
+)

@@ -2,8 +2,9 @@
 
 Every method is ``exact`` unless declared here (``qconform.spec.AcrossDevices``). The figures come from
 ``gpu/probe_cross_device.py`` (1024x1024 normal weights, bfloat16 and float32, default configs) on an
-H200 with torch 2.11, transformers 5.17, and from the suite's ``test_packed_data_same_on_cpu_and_cuda``
-on an H100 (``reports/runs/h100-sm_90.json``). "Share" is the distance between the two dequantized
+H200 with torch 2.11, transformers 5.17 (``reports/probes/h200x2-sm_90/probe_cross_device-*.json``), and from
+the suite's ``test_packed_data_same_on_cpu_and_cuda`` on an H100 (``reports/probes/h100-sm_90-2026-11-22.json``)
+and on two H200s (``reports/runs/h200x2-sm_90.json``). "Share" is the distance between the two dequantized
 weights as a share of the quantization error; ``rounding`` allows 0.1, and a ``search`` method must keep
 its error within 5%.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 from qconform.spec import ROUNDING, SEARCH, AcrossDevices
 
-PROBE = "gpu/probe_cross_device.py, H200, torch 2.11 (2026-11-23)"
+PROBE = "reports/probes/h200x2-sm_90/probe_cross_device-*.json (gpu/probe_cross_device.py, H200, torch 2.11)"
 
 BITSANDBYTES_4BIT = AcrossDevices(
     ROUNDING,
@@ -57,7 +58,7 @@ BITNET = AcrossDevices(
     ROUNDING,
     reason="the per-tensor weight_scale (a mean of absolute values, a reduction in another order on CUDA) differs by "
     "one ulp, so a ternary code at a boundary may move (bitnet and its twin alike)",
-    evidence="reports/runs/h100-sm_90.json: weight_scale 1/1 differs by 7.6e-6 (128x128); "
+    evidence="reports/probes/h100-sm_90-2026-11-22.json: weight_scale 1/1 differs by 7.6e-6 (128x128); "
     f"{PROBE}: 1024x1024 identical",
 )
 HQQ = AcrossDevices(
@@ -71,19 +72,22 @@ GPTQ = AcrossDevices(
     SEARCH,
     reason="GPTQ feeds each column's rounding error into the next columns through a Cholesky factor computed in "
     "float32; CUDA's factor differs in the last bits, so later columns round differently (gptqmodel and its twin)",
-    evidence="reports/runs/h100-sm_90.json: ref-gptq 16/1024 qweight words and 2/8 qzeros differ (128x128)",
+    evidence="reports/probes/h100-sm_90-2026-11-22.json: ref-gptq 16/1024 qweight words and 2/8 qzeros differ "
+    "(128x128)",
 )
 AQLM = AcrossDevices(
     SEARCH,
     reason="the codebooks are learnt (k-means with greedy residual passes); float sums in another order on CUDA "
     "move a centroid and then the assignments",
-    evidence="reports/runs/h100-sm_90.json: aqlm codebooks 1/2048 and scales 1/128 differ; ref-aqlm codebooks "
+    evidence="reports/probes/h100-sm_90-2026-11-22.json: aqlm codebooks 1/2048 and scales 1/128 differ; "
+    "ref-aqlm codebooks "
     "21/128, scales 81/128 (128x128)",
 )
 REF_AWQ = AcrossDevices(
     ROUNDING,
     reason="a group's scale (max - min) / 15 is rounded to float16 differently on the two devices in a few groups "
     "(one float16 ulp), which moves that group's codes",
-    evidence="reports/runs/h100-sm_90.json: ref-awq scales 2/128 differ by 0.0078, one float16 ulp at their "
+    evidence="reports/probes/h100-sm_90-2026-11-22.json: ref-awq scales 2/128 differ by 0.0078, one float16 ulp "
+    "at their "
     "magnitude (128x128); the real awq codec was not run there (autoawq imports datasets, not carried)",
 )

@@ -96,7 +96,7 @@ def _tied_head_skip_list(cls: str, error: str) -> KnownDeviation:
         evidence="transformers/quantizers/base.py get_modules_to_not_convert (default skips, tied weights "
         "included, only when skip_modules is None); measured with llm_int8_skip_modules=['fc1'] on qconform's "
         "tiny OPT (tie_word_embeddings=True); on the H100 (transformers 5.17) the same check fails with an "
-        "AssertionError (4-bit) and the same AttributeError (8-bit): reports/runs/h100-sm_90.json",
+        "AssertionError (4-bit) and the same AttributeError (8-bit): reports/probes/h100-sm_90-2026-11-22.json",
     )
 
 

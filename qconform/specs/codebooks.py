@@ -63,7 +63,8 @@ _FLOAT32_ON_CUDA = (
 _FLOAT32_EVIDENCE = (
     "transformers 5.23 quantizers/quantizer_aqlm.py (no update_dtype: HfQuantizer.update_dtype returns the dtype "
     "unchanged); aqlm 1.1.7 inference_kernels/cuda_kernel.cpp:19 ('AQLM CUDA kernels only support float16 and "
-    "bfloat16'); reports/runs/h100-sm_90.json and reports/runs/h200x2-sm_90-multi-gpu.json, tiny llama in float32"
+    "bfloat16'); reports/probes/h100-sm_90-2026-11-22.json and "
+    "reports/probes/h200x2-sm_90/multi-gpu-1-torch_awq.json, tiny llama in float32"
 )
 FLOAT32_REFUSED_ON_CUDA = (
     *(

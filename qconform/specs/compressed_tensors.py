@@ -61,7 +61,8 @@ _BFLOAT16_ON_CPU = (
 )
 _BFLOAT16_EVIDENCE = (
     "compressed_tensors/quantization/lifecycle/forward_helpers.py:536 (scaled = x / scale, in the weight's dtype); "
-    "gpu/probe_cross_device.py, H200, 1024x1024 bfloat16: 82838/1048576 codes one step apart, up to 0.249 from a "
+    "reports/probes/h200x2-sm_90/probe_cross_device-compressed-tensors.json, 1024x1024 bfloat16: 82838/1048576 "
+    "codes one step apart, up to 0.249 from a "
     "tie, dequantized weights 0.0077 apart (0.91 of the quantization error); float32: identical"
 )
 BFLOAT16_CODES_DEPEND_ON_DEVICE = (

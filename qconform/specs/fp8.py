@@ -21,7 +21,8 @@ NOT_TRAINABLE_BEFORE_5_23 = KnownDeviation(
     when=("transformers", "<5.23"),
     reason="FineGrainedFP8HfQuantizer.is_trainable is False in transformers 5.17 (True in 5.23, which the spec "
     "states): fine-tuning on FP8 weights is refused",
-    evidence="reports/runs/h100-sm_90.json (transformers 5.17: 'the spec declares the method trainable but "
+    evidence="reports/probes/h100-sm_90-2026-11-22.json (transformers 5.17: 'the spec declares the method "
+    "trainable but "
     "hf_quantizer.is_trainable is False'); transformers 5.23 quantizers/quantizer_finegrained_fp8.py:163-164",
 )
 
@@ -113,7 +114,7 @@ _NO_KERNELS = (
     "ImportError (qconform's GPU machines have neither the package nor a network)"
 )
 _NO_KERNELS_EVIDENCE = (
-    "reports/runs/h200x2-sm_90.json and reports/runs/h100-sm_90.json (transformers 5.17): ImportError "
+    "reports/runs/h200x2-sm_90.json and reports/probes/h100-sm_90-2026-11-22.json (transformers 5.17): ImportError "
     "'finegrained-fp8 kernel unavailable: `kernels` is either not installed or uses an incompatible version' at "
     "the first forward of every CUDA model check"
 )

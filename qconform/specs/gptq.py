@@ -22,10 +22,10 @@ LOADING = ("max_input_length", "backend")
 # On CUDA qconform names gptqmodel's Triton kernels instead of letting backend="auto" pick one: on Hopper "auto"
 # picks Machete, which refuses out_features below 128 and builds from CUTLASS sources it downloads (gptqmodel
 # 7.6.0 utils/machete.py:217), or Marlin, a C++/CUDA extension built on first use under a lock shared by all
-# processes (utils/cpp.py:430; still building after 99 s on an H200 host). gpu/probe_kernels.py on an H200
-# (2026-11-23), tiny llama: gptq triton loads and runs in 6.4 s (logits 2.9e-4 from gptqmodel's torch kernel),
-# exllama_v2 in 45 s (a 41 s JIT build), auto fails (Machete); awq gemm_triton in 5.9 s (9.2e-5), gemm fails
-# ("OC is not multiple of Group size": out_features 64 < group 128).
+# processes (utils/cpp.py:430; still building after 99 s on an H200 host). reports/probes/h200x2-sm_90/
+# probe_kernels.json (2026-11-23), tiny llama: gptq triton loads and runs in 6.4 s (logits 2.9e-4 from
+# gptqmodel's torch kernel), exllama_v2 in 45 s (a 41 s JIT build), auto fails (Machete); awq gemm_triton in
+# 5.9 s (9.2e-5), gemm fails ("OC is not multiple of Group size": out_features 64 < group 128).
 CUDA_KERNEL_NOTE = (
     "on CUDA loaded with backend={backend!r} (spec loading_overrides): backend='auto' picks Machete on Hopper "
     "(refuses out_features < 128, downloads CUTLASS to build: gptqmodel 7.6.0 utils/machete.py:217) or Marlin "
@@ -247,7 +247,7 @@ SPECS = (
                 reason="on a CUDA machine without gptqmodel, making the GPTQ quantizer fails before validation "
                 "with NameError: name 'QuantizeConfig' is not defined (imported only when gptqmodel is): the "
                 "error names no package to install",
-                evidence="reports/runs/h100-sm_90.json (transformers 5.17, torch 2.11, H100)",
+                evidence="reports/probes/h100-sm_90-2026-11-22.json (transformers 5.17, torch 2.11, H100)",
                 when=("transformers", "==5.17.*"),
             ),
             KnownDeviation(

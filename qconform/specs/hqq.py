@@ -80,7 +80,8 @@ FLOAT16_SOLVER_ON_CUDA = KnownDeviation(
     "range exceeds float16's (huge heavy-tailed or outlier weights) gets an infinite scale or zero and "
     "dequantizes to NaN; on the CPU it runs in float32 and stays finite (hqq and its bit-exact twin alike)",
     evidence="hqq 0.2.8 core/optimize.py:153 (dtype = float16 if device.type == 'cuda' else float32); "
-    "reports/runs/h100-sm_90.json, heavy-tailed weights x 1e3, 128x128: hqq 2640/16384 non-finite dequantized "
+    "reports/probes/h100-sm_90-2026-11-22.json, heavy-tailed weights x 1e3, 128x128: hqq 2640/16384 non-finite "
+    "dequantized "
     "values and 165/1024 scales, ref-hqq 13952/16384 and 109/128",
     params="cuda",
     strict=False,

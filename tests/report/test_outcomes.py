@@ -34,3 +34,20 @@ def test_a_non_strict_deviation_not_drawn_in_this_run_passes_and_says_so():
     outcome, reason = outcome_of(_phases(call))
     assert outcome == "passed"
     assert reason == "known deviation did not show with this run's inputs: known deviation: float16 scales underflow"
+
+
+def test_an_xfailed_record_keeps_what_the_check_raised():
+    from qconform.report.records import build_record
+
+    def check():
+        raise AssertionError("zeros become NaN: 32/128 rows")
+
+    try:
+        check()
+    except AssertionError:
+        longrepr = pytest.ExceptionInfo.from_current().getrepr()
+    call = _report("call", "skipped", longrepr, wasxfail="known deviation: zeros become NaN")
+    record = build_record("test_x.py::test_check[t]", _phases(call))
+    assert record["outcome"] == "xfailed" and "32/128 rows" in record["message"]
+    declared_only = _report("call", "skipped", ("f", 1, "reason"), wasxfail="known deviation")
+    assert build_record("test_x.py::test_check[t]", _phases(declared_only))["message"] is None
