@@ -47,7 +47,7 @@ case "$phase" in
   twins)
     cd gpu
     for b in bitsandbytes weight_only torchao bitnet fp8 awq; do step "bench_$b" 120 python3 "bench_$b.py"; done
-    step bench_gptq 150 python3 bench_gptq.py --skip-fused
+    step bench_gptq 150 python3 bench_gptq.py
     cd ..
     PYTHONPATH=/tmp/site:$PWD step reference_cuda 200 python3 -m pytest tests/reference -q -rs -p no:cacheprovider -k cuda
     ;;
