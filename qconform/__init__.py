@@ -6,6 +6,7 @@ The flow: ``targets`` (what the dispatch holds, with their ``spec``) -> ``strate
 """
 
 from qconform.spec import (
+    AcrossDevices,
     Capabilities,
     InvalidConfig,
     KnownDeviation,
@@ -17,6 +18,7 @@ from qconform.spec import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "AcrossDevices",
     "Capabilities",
     "InvalidConfig",
     "KnownDeviation",

@@ -27,7 +27,7 @@ from reference_quantizers.base import (
     ReferenceQuantizer,
     register_twin,
 )
-from reference_quantizers.loading import QuantizeIntoModuleOp, hold_placeholder
+from reference_quantizers.loading import QuantizeIntoModuleOp
 from reference_quantizers.numerics import additive_codebooks as codebooks
 
 
@@ -86,20 +86,7 @@ class RefAqlmConfig(ReferenceConfig):
 
 class RefAqlmLinear(ReferenceLinear):
     element_size = 0.25  # the 2x8 scheme's codes; RefAqlmQuantizer says it per config
-
-    def __init__(
-        self,
-        in_features: int,
-        out_features: int,
-        bias: bool,
-        config: RefAqlmConfig,
-        *,
-        pre_quantized: bool,
-        dtype: torch.dtype | None = None,
-    ) -> None:
-        super().__init__(in_features, out_features, bias, config, pre_quantized=pre_quantized, dtype=dtype)
-        if not pre_quantized:
-            hold_placeholder(self, dtype)
+    quantizes_into_module = True
 
     @classmethod
     def layout(cls, config: RefAqlmConfig, out_features: int, in_features: int) -> Layout:

@@ -67,6 +67,9 @@ class ReferenceLinear(nn.Module):
 
     #: bytes per weight element of the stored format, scales included, for memory estimates
     element_size: ClassVar[float] = 1.0
+    #: a format whose stored tensors all arrive after quantizing (``loading.QuantizeIntoModuleOp`` puts them on
+    #: the module): until then, a module quantizing on the fly holds only the full-precision ``weight``
+    quantizes_into_module: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -81,6 +84,8 @@ class ReferenceLinear(nn.Module):
         super().__init__()
         self.in_features, self.out_features, self.config = in_features, out_features, config
         layout = self.layout(config, out_features, in_features)
+        if self.quantizes_into_module and not pre_quantized:
+            layout = {"weight": ((out_features, in_features), None)}
         for name, (shape, stored_dtype) in layout.items():
             if name == "weight" and not pre_quantized:
                 # the loader fills this with the full-precision weight and hands it to QuantizeLinearOp

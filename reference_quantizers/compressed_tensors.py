@@ -35,7 +35,7 @@ from reference_quantizers.base import (
     register_twin,
     replace_linears,
 )
-from reference_quantizers.loading import QuantizeIntoModuleOp, hold_placeholder, tied_modules
+from reference_quantizers.loading import QuantizeIntoModuleOp, tied_modules
 from reference_quantizers.numerics import pack_quantized as pq
 
 FORMATS = ("pack-quantized", "naive-quantized", "int-quantized", "float-quantized")
@@ -242,20 +242,7 @@ def scheme_group(
 
 class RefCompressedTensorsLinear(ReferenceLinear):
     element_size = 0.5  # int4 packed; RefCompressedTensorsQuantizer says it per config
-
-    def __init__(
-        self,
-        in_features: int,
-        out_features: int,
-        bias: bool,
-        config: RefCompressedTensorsConfig,
-        *,
-        pre_quantized: bool,
-        dtype: torch.dtype | None = None,
-    ) -> None:
-        super().__init__(in_features, out_features, bias, config, pre_quantized=pre_quantized, dtype=dtype)
-        if not pre_quantized:
-            hold_placeholder(self, dtype)
+    quantizes_into_module = True
 
     @classmethod
     def layout(cls, config: RefCompressedTensorsConfig, out_features: int, in_features: int) -> Layout:

@@ -13,15 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from reference_quantizers.base import QuantizeLinearOp, ReferenceLinear
-
-
-def hold_placeholder(linear: ReferenceLinear, dtype: torch.dtype | None) -> None:
-    """Replace ``linear``'s stored tensors by the full-precision ``weight`` the loader will quantize."""
-    for name in linear.layout(linear.config, linear.out_features, linear.in_features):
-        linear._parameters.pop(name, None)
-    shape = (linear.out_features, linear.in_features)
-    linear.weight = nn.Parameter(torch.empty(shape, dtype=dtype or torch.get_default_dtype()), requires_grad=False)
+from reference_quantizers.base import QuantizeLinearOp
 
 
 class QuantizeIntoModuleOp(QuantizeLinearOp):

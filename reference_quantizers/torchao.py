@@ -31,7 +31,7 @@ from reference_quantizers.base import (
     ReferenceQuantizer,
     register_twin,
 )
-from reference_quantizers.loading import QuantizeIntoModuleOp, hold_placeholder
+from reference_quantizers.loading import QuantizeIntoModuleOp
 from reference_quantizers.numerics import int4_grouped, int8
 
 INT4 = "int4_weight_only"
@@ -126,6 +126,7 @@ class RefTorchAoLinear(ReferenceLinear):
     """
 
     element_size = 1.0
+    quantizes_into_module = True
 
     def __init__(
         self,
@@ -139,8 +140,6 @@ class RefTorchAoLinear(ReferenceLinear):
     ) -> None:
         super().__init__(in_features, out_features, bias, config, pre_quantized=pre_quantized, dtype=dtype)
         self.dtype = dtype or torch.get_default_dtype()  # the high-precision dtype torchao records
-        if not pre_quantized:
-            hold_placeholder(self, self.dtype)
 
     @classmethod
     def layout(cls, config: RefTorchAoConfig, out_features: int, in_features: int) -> Layout:

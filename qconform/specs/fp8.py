@@ -146,51 +146,43 @@ FORWARD_NEEDS_KERNELS = (
     ),
 )
 
+# FineGrainedFP8Config's two dispatch keys: E4M3 blocks with weight_scale_inv (fp8) and MX blocks (mxfp8)
+SHARED_FP8_DEVIATIONS = (MERGE_MUTATES_CHECKPOINT_OBJECT, SKIP_LIST_REPLACED, BLOCK_SIZE_BECOMES_LIST)
+FP8 = QuantizerSpec(
+    method="fp8",
+    default_config=_fine_grained,
+    configs=fp8_configs,
+    invalid_configs=fine_grained_invalid,
+    loading_attributes=("dequantize",),
+    requirements=(ACCELERATE,),
+    capabilities=ON_GPU,
+    quantized_element_size=1.0,
+    prequantized_fallback="dequantize",
+    devices=("cuda",),
+    reference_twin="ref-fp8",
+    codec="qconform.backends.fp8:FineGrainedFp8Codec",
+    # FP8Linear on CUDA quantizes activations to FP8 per token and block of channels
+    tolerances=Tolerances(rel_error=0.08, forward_rel_error=0.05),
+    known_deviations=(
+        *SHARED_FP8_DEVIATIONS,
+        NOT_TRAINABLE_BEFORE_5_23,
+        SCALES_DIFFER_BETWEEN_LOADS,
+        *FORWARD_NEEDS_KERNELS,
+    ),
+)
+MXFP8 = FP8.replace(
+    method="mxfp8",
+    default_config=_mx,
+    configs=mxfp8_configs,
+    reference_twin="ref-mxfp8",
+    codec=None,  # no codec for the MX layout yet
+    tolerances=Tolerances(),
+    known_deviations=(*SHARED_FP8_DEVIATIONS, NOT_TRAINABLE_BEFORE_5_23, *FORWARD_NEEDS_KERNELS),
+)
+
 SPECS = (
-    QuantizerSpec(
-        method="fp8",
-        default_config=_fine_grained,
-        configs=fp8_configs,
-        invalid_configs=fine_grained_invalid,
-        loading_attributes=("dequantize",),
-        requirements=(ACCELERATE,),
-        capabilities=ON_GPU,
-        quantized_element_size=1.0,
-        prequantized_fallback="dequantize",
-        devices=("cuda",),
-        reference_twin="ref-fp8",
-        codec="qconform.backends.fp8:FineGrainedFp8Codec",
-        # FP8Linear on CUDA quantizes activations to FP8 per token and block of channels
-        tolerances=Tolerances(rel_error=0.08, forward_rel_error=0.05),
-        known_deviations=(
-            MERGE_MUTATES_CHECKPOINT_OBJECT,
-            SKIP_LIST_REPLACED,
-            BLOCK_SIZE_BECOMES_LIST,
-            NOT_TRAINABLE_BEFORE_5_23,
-            SCALES_DIFFER_BETWEEN_LOADS,
-            *FORWARD_NEEDS_KERNELS,
-        ),
-    ),
-    QuantizerSpec(
-        method="mxfp8",
-        default_config=_mx,
-        configs=mxfp8_configs,
-        invalid_configs=fine_grained_invalid,
-        loading_attributes=("dequantize",),
-        requirements=(ACCELERATE,),
-        capabilities=ON_GPU,
-        quantized_element_size=1.0,
-        prequantized_fallback="dequantize",
-        devices=("cuda",),
-        reference_twin="ref-mxfp8",
-        known_deviations=(
-            MERGE_MUTATES_CHECKPOINT_OBJECT,
-            SKIP_LIST_REPLACED,
-            BLOCK_SIZE_BECOMES_LIST,
-            NOT_TRAINABLE_BEFORE_5_23,
-            *FORWARD_NEEDS_KERNELS,
-        ),
-    ),
+    FP8,
+    MXFP8,
     QuantizerSpec(
         method="fbgemm_fp8",
         default_config=_fbgemm,
