@@ -25,6 +25,7 @@ from reference_quantizers.calibration.awq import fold_scales, scaling_groups
 from reference_quantizers.calibration.checkpoints import prequantized_checkpoint
 from reference_quantizers.numerics import awq as A
 from reference_quantizers.numerics import packing
+from tests.reference.helpers import logits
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 
@@ -36,11 +37,6 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
-
-
-def logits(model: nn.Module, arch: str = "llama") -> torch.Tensor:
-    with torch.no_grad():
-        return model(sample_input_ids(arch)).logits
 
 
 def rel(expected: torch.Tensor, actual: torch.Tensor) -> float:

@@ -8,8 +8,6 @@ the logits move by up to ~1e-2 (measured on the tiny llama), so bit-exact compar
 
 from __future__ import annotations
 
-import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -21,9 +19,10 @@ from transformers.integrations.bitnet import pack_weights, unpack_weights
 
 from qconform.backends.bitnet import BitNetCodec
 from qconform.numerics import compare_stored
-from qconform.tiny_models import sample_input_ids, tiny_checkpoint, tiny_config, tiny_model
+from qconform.tiny_models import tiny_checkpoint, tiny_config, tiny_model
 from reference_quantizers.bitnet import RefBitNetConfig, RefBitNetLinear, RefBitNetQuantizer, write_checkpoint
 from reference_quantizers.numerics import ternary
+from tests.reference.helpers import logits, relabel
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 
@@ -36,20 +35,6 @@ def eager():
 
 def load(path: Path, dtype: torch.dtype = torch.bfloat16, device: str = "cpu", **kwargs) -> nn.Module:
     return AutoModelForCausalLM.from_pretrained(path, dtype=dtype, device_map={"": device}, **kwargs).eval()
-
-
-def logits(model: nn.Module, arch: str) -> torch.Tensor:
-    with torch.no_grad():
-        return model(sample_input_ids(arch).to(model.device)).logits
-
-
-def relabel(src: Path, dst: Path, config) -> Path:
-    """A copy of a saved checkpoint whose config.json names another quantizer."""
-    shutil.copytree(src, dst)
-    data = json.loads((dst / "config.json").read_text())
-    data["quantization_config"] = config.to_dict()
-    (dst / "config.json").write_text(json.dumps(data))
-    return dst
 
 
 # --- format ----------------------------------------------------------------------------------

@@ -20,9 +20,10 @@ from safetensors.torch import load_file
 from torch import nn
 from transformers import AutoModelForCausalLM
 
-from qconform.tiny_models import sample_input_ids, tiny_checkpoint
+from qconform.tiny_models import tiny_checkpoint
 from reference_quantizers.bnb_4bit import RefBnb4bitConfig, RefBnb4bitLinear, RefBnb4bitQuantizer
 from reference_quantizers.numerics import bnb_4bit as fmt
+from tests.reference.helpers import assert_same_tensors, bits, logits
 
 bnb = pytest.importorskip("bitsandbytes")
 F = pytest.importorskip("bitsandbytes.functional")
@@ -34,11 +35,6 @@ CONFIGS = [("nf4", False, "uint8"), ("nf4", True, "uint8"), ("fp4", False, "bflo
 DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 
 
-def logits(model: nn.Module, arch: str = "llama") -> torch.Tensor:
-    with torch.no_grad():
-        return model(sample_input_ids(arch).to(model.device)).logits
-
-
 def twin_config(quant_type: str, double: bool, storage: str, blocksize: int = 64) -> RefBnb4bitConfig:
     return RefBnb4bitConfig(
         bnb_4bit_quant_type=quant_type,
@@ -46,19 +42,6 @@ def twin_config(quant_type: str, double: bool, storage: str, blocksize: int = 64
         bnb_4bit_quant_storage=storage,
         bnb_4bit_blocksize=blocksize,
     )
-
-
-def bits(tensor: torch.Tensor) -> torch.Tensor:
-    return tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8)
-
-
-def assert_same_tensors(expected: dict[str, torch.Tensor], actual: dict[str, torch.Tensor]) -> None:
-    """Same names, dtypes, shapes and bits (NaN payloads and signed zeros included)."""
-    assert sorted(expected) == sorted(actual)
-    for name, tensor in expected.items():
-        other = actual[name]
-        assert (tensor.dtype, tensor.shape) == (other.dtype, other.shape), name
-        assert torch.equal(bits(tensor), bits(other)), name
 
 
 def real_quantize(weight: torch.Tensor, quant_type: str, double: bool, storage: str, blocksize: int) -> dict:

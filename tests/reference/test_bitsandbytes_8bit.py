@@ -15,33 +15,16 @@ from safetensors.torch import load_file
 from torch import nn
 from transformers import AutoModelForCausalLM
 
-from qconform.tiny_models import sample_input_ids, tiny_checkpoint
+from qconform.tiny_models import tiny_checkpoint
 from reference_quantizers.bnb_8bit import RefBnb8bitConfig, RefBnb8bitLinear, RefBnb8bitQuantizer
 from reference_quantizers.numerics import llm_int8
+from tests.reference.helpers import assert_same_tensors, bits, logits
 
 bnb = pytest.importorskip("bitsandbytes")
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 THRESHOLDS = (0.0, 0.5, 6.0)
-
-
-def logits(model: nn.Module, arch: str = "llama") -> torch.Tensor:
-    with torch.no_grad():
-        return model(sample_input_ids(arch).to(model.device)).logits
-
-
-def bits(tensor: torch.Tensor) -> torch.Tensor:
-    return tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8)
-
-
-def assert_same_tensors(expected: dict[str, torch.Tensor], actual: dict[str, torch.Tensor]) -> None:
-    """Same names, dtypes, shapes and bits."""
-    assert sorted(expected) == sorted(actual)
-    for name, tensor in expected.items():
-        other = actual[name]
-        assert (tensor.dtype, tensor.shape) == (other.dtype, other.shape), name
-        assert torch.equal(bits(tensor), bits(other)), name
 
 
 def real_linear(weight: torch.Tensor, bias: torch.Tensor | None, threshold: float, device: str = "cpu") -> nn.Module:

@@ -9,10 +9,6 @@ compares the twin with the kernel where the kernel can be loaded.
 
 from __future__ import annotations
 
-import json
-import shutil
-from pathlib import Path
-
 import pytest
 import torch
 from torch import nn
@@ -23,6 +19,7 @@ from qconform.numerics import compare_stored, rel_frobenius
 from qconform.tiny_models import sample_input_ids, tiny_checkpoint
 from reference_quantizers.fp8 import RefFp8Config, RefFp8Linear, RefFp8Quantizer
 from reference_quantizers.numerics import fp8
+from tests.reference.helpers import relabel
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 
@@ -95,14 +92,6 @@ def test_ue8m0_scales_bit_exact_with_transformers():
             stored = twin.quantize(weight, RefFp8Config.from_real(config))
             assert compare_stored(real.quantize(weight, config), stored) == []
     assert stored["weight_scale_inv"].dtype == torch.float8_e8m0fnu
-
-
-def relabel(src: Path, dst: Path, config) -> Path:
-    shutil.copytree(src, dst)
-    data = json.loads((dst / "config.json").read_text())
-    data["quantization_config"] = config.to_dict()
-    (dst / "config.json").write_text(json.dumps(data))
-    return dst
 
 
 @pytest.mark.parametrize("fmt", ["float", "ue8m0"])

@@ -24,6 +24,7 @@ from reference_quantizers.calibration.data import Calibration, synthetic_inputs
 from reference_quantizers.gptq import RefGptqConfig, RefGptqLinear, RefGptqQuantizer
 from reference_quantizers.numerics import gptq as G
 from reference_quantizers.numerics import packing
+from tests.reference.helpers import logits
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 # (bits, group_size, sym, desc_act, act_group_aware): every bit width, both zero-point modes, all orders
@@ -65,11 +66,6 @@ def gptqmodel_layer(weight: torch.Tensor, inputs: list[torch.Tensor], config: GP
         percdamp=config.damp_percent, group_size=config.group_size, actorder=config.desc_act
     )
     return linear.weight.data, scale, zero, g_idx
-
-
-def logits(model: nn.Module, arch: str = "llama") -> torch.Tensor:
-    with torch.no_grad():
-        return model(sample_input_ids(arch)).logits
 
 
 def with_method(checkpoint: Path, target: Path, method: str) -> Path:

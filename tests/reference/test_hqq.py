@@ -14,8 +14,9 @@ from safetensors.torch import load_file
 from torch import nn
 from transformers import AutoModelForCausalLM
 
-from qconform.tiny_models import sample_input_ids, tiny_checkpoint
+from qconform.tiny_models import tiny_checkpoint
 from reference_quantizers.hqq import METADATA, RefHqqConfig, RefHqqLinear, RefHqqQuantizer
+from tests.reference.helpers import assert_same_tensors, logits
 
 hqq_quantize = pytest.importorskip("hqq.core.quantize")
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
@@ -37,19 +38,6 @@ def hqq_layer(weight: torch.Tensor, nbits: int, group_size: int | None, axis: in
     return hqq_quantize.HQQLinear.from_weights(
         weight.clone(), None, config, compute_dtype=weight.dtype, device=str(weight.device), del_orig=True
     )
-
-
-def assert_same_tensors(expected: dict[str, torch.Tensor], actual: dict[str, torch.Tensor]) -> None:
-    assert sorted(expected) == sorted(actual)
-    for name, tensor in expected.items():
-        other = actual[name]
-        assert (tensor.dtype, tensor.shape) == (other.dtype, other.shape), name
-        assert torch.equal(tensor.cpu().reshape(-1).view(torch.uint8), other.cpu().reshape(-1).view(torch.uint8)), name
-
-
-def logits(model: nn.Module, arch: str = "llama") -> torch.Tensor:
-    with torch.no_grad():
-        return model(sample_input_ids(arch)).logits
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32])

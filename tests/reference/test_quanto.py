@@ -15,19 +15,15 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers import AutoConfig, AutoModelForCausalLM
 
-from qconform.tiny_models import sample_input_ids, tiny_checkpoint
+from qconform.tiny_models import tiny_checkpoint
 from reference_quantizers.numerics import quanto as numerics
 from reference_quantizers.quanto import RefQuantoConfig, RefQuantoLinear, RefQuantoQuantizer
+from tests.reference.helpers import assert_same_tensors, logits
 
 optimum_quanto = pytest.importorskip("optimum.quanto")
 WEIGHTS = ("int8", "float8", "int4", "int2")
 QTYPE = {"int8": "qint8", "float8": "qfloat8", "int4": "qint4", "int2": "qint2"}
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-
-
-def logits(model: nn.Module, arch: str = "llama") -> torch.Tensor:
-    with torch.no_grad():
-        return model(sample_input_ids(arch)).logits
 
 
 def quantized_linears(model: nn.Module) -> dict[str, nn.Module]:
@@ -38,15 +34,6 @@ def checkpoint_state(linear: RefQuantoLinear) -> dict[str, torch.Tensor]:
     """The twin Linear's tensors under quanto's state-dict names."""
     names = RefQuantoLinear.checkpoint_names(linear.config)
     return {names.get(k, k): v for k, v in linear.state_dict().items() if k != "bias"}
-
-
-def assert_same_tensors(expected: dict[str, torch.Tensor], actual: dict[str, torch.Tensor]) -> None:
-    """Same names, dtypes, shapes and bits (NaN payloads included)."""
-    assert sorted(expected) == sorted(actual)
-    for name, tensor in expected.items():
-        other = actual[name]
-        assert (tensor.dtype, tensor.shape) == (other.dtype, other.shape), name
-        assert torch.equal(tensor.cpu().reshape(-1).view(torch.uint8), other.cpu().reshape(-1).view(torch.uint8)), name
 
 
 @pytest.fixture(scope="module", autouse=True)

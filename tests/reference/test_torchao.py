@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -21,7 +20,7 @@ from torch import nn
 from transformers import AutoModelForCausalLM
 
 from qconform.numerics import compare_stored
-from qconform.tiny_models import sample_input_ids, tiny_checkpoint
+from qconform.tiny_models import tiny_checkpoint
 from reference_quantizers.numerics import int4_grouped, int8
 from reference_quantizers.torchao import (
     INT4,
@@ -31,6 +30,7 @@ from reference_quantizers.torchao import (
     RefTorchAoLinear,
     RefTorchAoQuantizer,
 )
+from tests.reference.helpers import logits, relabel
 
 pytest.importorskip("torchao")
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
@@ -42,20 +42,6 @@ DTYPE = torch.bfloat16
 
 def load(path: Path, device: str = "cpu", **kwargs) -> nn.Module:
     return AutoModelForCausalLM.from_pretrained(path, dtype=DTYPE, device_map={"": device}, **kwargs).eval()
-
-
-def logits(model: nn.Module, arch: str = "llama") -> torch.Tensor:
-    with torch.no_grad():
-        return model(sample_input_ids(arch).to(model.device)).logits
-
-
-def relabel(src: Path, dst: Path, config) -> Path:
-    """A copy of a saved checkpoint whose config.json names another quantizer (the other side's config)."""
-    shutil.copytree(src, dst)
-    data = json.loads((dst / "config.json").read_text())
-    data["quantization_config"] = config.to_dict()
-    (dst / "config.json").write_text(json.dumps(data))
-    return dst
 
 
 def saved(model: nn.Module, path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
