@@ -7,12 +7,13 @@
 #                                  BENCH=0 / REFERENCE_CUDA=0 to skip those steps)
 #   bash gpu/on_device.sh probe   how CPU and CUDA quantization differ (gpu/probe_cross_device.py) and which
 #                                 gptqmodel kernels load GPTQ/AWQ checkpoints (gpu/probe_kernels.py)
-#   bash gpu/on_device.sh multi   the two-GPU check alone for every quantizer (report <machine>-multi-gpu.json)
+#   SELECT=test_split_over_two_gpus REPORT=<machine>-multi-gpu BENCH=0 REFERENCE_CUDA=0 bash gpu/on_device.sh suite
+#                                 the two-GPU check alone for every quantizer
 #   bash gpu/on_device.sh catalogue  the planted bugs that need CUDA or two GPUs, with their controls
 # <machine> is the GPU's short name and compute capability, with the GPU count where above one (h200x2-sm_90).
 # Everything it writes is packed into $OUT/results.tgz (the device tool returns at most 8 files).
 set -u
-[ $# -ge 1 ] || { echo "usage: bash gpu/on_device.sh twins|suite|probe|multi|catalogue ..."; exit 2; }
+[ $# -ge 1 ] || { echo "usage: bash gpu/on_device.sh twins|suite|probe|catalogue ..."; exit 2; }
 OUT_DIR_REAL=${OUT:-/tmp/out}
 results=/tmp/results
 mkdir -p "$results" "$OUT_DIR_REAL"
@@ -79,13 +80,6 @@ case "$phase" in
       OMP_NUM_THREADS=2 timeout -k 10 150 python3 gpu/probe_cross_device.py "$key" > "$results/probe_cross_device-$key.log" 2>&1 &
     done
     [ "${PROBE_WAIT:-1}" = 1 ] && wait && cut -c1-400 "$results/probe_kernels.jsonl"
-    ;;
-  multi)
-    mkdir -p /tmp/empty-multi && cd /tmp/empty-multi
-    step multi_gpu "${MULTI_SECONDS:-300}" python3 -m pytest -p no:cacheprovider -q --quantizer=all --qconform-device=cuda \
-      --qconform-profile=quick -n "${WORKERS:-8}" -rfE -k test_split_over_two_gpus --qconform-timeout="${CHECK_SECONDS:-200}" \
-      --qconform-report="$results/$machine-multi-gpu.json"
-    cd - >/dev/null
     ;;
   catalogue)  # the planted bugs that only a GPU machine shows
     QCONFORM_PLANTED=multi_gpu,cuda_packing PYTHONPATH=/tmp/site:$PWD step catalogue "${CATALOGUE_SECONDS:-300}" \

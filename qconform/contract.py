@@ -154,15 +154,9 @@ def device_exists(value: Any) -> bool:
 
 def tensor_bytes(tensor: Any) -> int:
     """Bytes a tensor holds, looking inside wrapper subclasses (torchao, quanto) at their inner tensors."""
-    flatten = getattr(tensor, "__tensor_flatten__", None) if hasattr(type(tensor), "__tensor_flatten__") else None
-    if flatten is not None:
-        try:
-            names, _ = flatten()
-        except Exception:
-            names = []
-        if names:
-            return sum(tensor_bytes(getattr(tensor, name)) for name in names)
-    return tensor.numel() * tensor.element_size()
+    from qconform.numerics import plain_tensors
+
+    return sum(t.numel() * t.element_size() for t in plain_tensors({"": tensor}).values())
 
 
 def footprint_bytes(model: Any) -> int:

@@ -34,3 +34,17 @@ def measure(request: pytest.FixtureRequest) -> Measure:
         request.node.user_properties.append((MEASURED, json_safe(values)))
 
     return record
+
+
+@pytest.fixture
+def accelerator(request: pytest.FixtureRequest, target: Target) -> str:
+    """The run's accelerator that this target runs on (checks that compare it with the
+    CPU, or two of its devices with one, skip with the reason where there is none)."""
+    session = request.config.pluginmanager.get_plugin("qconform-session")
+    found = [d for d in session.devices if d != "cpu"]
+    if not found:
+        pytest.skip("no accelerator among this run's devices (--qconform-device)")
+    kind = found[0].split(":")[0]
+    if kind not in target.spec.devices:
+        pytest.skip(f"{target.key} does not run on {kind} (spec devices: {', '.join(target.spec.devices)})")
+    return found[0]

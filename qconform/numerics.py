@@ -106,12 +106,23 @@ def plain_tensors(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     need not implement the byte views a bit-for-bit comparison takes."""
     plain: dict[str, torch.Tensor] = {}
     for name, tensor in tensors.items():
-        if type(tensor) not in (torch.Tensor, torch.nn.Parameter) and hasattr(tensor, "__tensor_flatten__"):
-            inner, _ = tensor.__tensor_flatten__()
+        inner = _inner_names(tensor)
+        if inner:
             plain.update(plain_tensors({f"{name}.{n}": getattr(tensor, n) for n in inner}))
         else:
             plain[name] = tensor
     return plain
+
+
+def _inner_names(tensor: torch.Tensor) -> list[str]:
+    """The inner tensors' names of a tensor subclass, empty for a plain tensor (or one that cannot say)."""
+    if not hasattr(type(tensor), "__tensor_flatten__"):
+        return []
+    try:
+        names, _ = tensor.__tensor_flatten__()
+    except Exception:
+        return []
+    return list(names)
 
 
 def compare_stored(expected: dict[str, torch.Tensor], actual: dict[str, torch.Tensor]) -> list[Mismatch]:
@@ -200,12 +211,12 @@ def disagreement(
     first, second = (_f64(t).cpu() for t in dequantized)
     reference = _f64(weight).cpu()
     mismatches = compare_stored(*stored)
+    apart = int((first.isfinite() != second.isfinite()).sum())
     finite = first.isfinite() & second.isfinite()
     first, second, reference = first[finite], second[finite], reference[finite]
     gap = rel_frobenius(first, second)
     error, other_error = rel_frobenius(reference, first), rel_frobenius(reference, second)
     floor = FLOOR_SHARE * bound if math.isfinite(bound) else 0.0
-    apart = int((dequantized[0].isfinite().cpu() != dequantized[1].isfinite().cpu()).sum())
     if level == EXACT:
         lines = [m.line for m in mismatches if not m.same_values]
     elif apart:

@@ -228,13 +228,13 @@ def test_codec_matches_twin(target, device, data, all_targets, worst):
     # the twin reproduces the backend's CPU arithmetic: on an accelerator they agree as each agrees with its CPU self
     promises = (real.spec.tolerances.across_devices.level, twin.spec.tolerances.across_devices.level)
     level = EXACT if device == "cpu" else weaker(*promises)
+    bound = rel_error_bound(real.spec, real_config)
     lines, stored_all, gap = [], [], 0.0
     for case in cases:
         weight = case.make(device)
         real_stored, real_weight = roundtrip(real_codec, weight, real_config)
         twin_stored, twin_weight = roundtrip(twin_codec, weight, twin_config)
         if exact and level != EXACT:
-            bound = rel_error_bound(real.spec, real_config)
             result = disagreement(level, weight, (real_stored, twin_stored), (real_weight, twin_weight), bound)
             stored_all += result.mismatches
             lines += [f"{case.shape}: {line}" for line in result.lines]
@@ -436,19 +436,6 @@ def test_logits_drift_vs_full_precision(target, device, arch, measure):
 
 
 # --- 5. across devices -----------------------------------------------------------------------
-
-
-@pytest.fixture
-def accelerator(request: pytest.FixtureRequest, target: Target) -> str:
-    """The run's accelerator that this target runs on (the cross-device check compares it with the CPU)."""
-    session = request.config.pluginmanager.get_plugin("qconform-session")
-    found = [d for d in session.devices if d != "cpu"]
-    if not found:
-        pytest.skip("no accelerator among this run's devices (--qconform-device): nothing to compare the CPU with")
-    kind = found[0].split(":")[0]
-    if kind not in target.spec.devices:  # the CPU side needs only the codec (require_support asks it)
-        pytest.skip(f"{target.key} does not run on {kind} (spec devices: {', '.join(target.spec.devices)})")
-    return found[0]
 
 
 @pytest.mark.qconform_requires("deterministic")
