@@ -30,7 +30,7 @@ SCHEMES = ((2, 8, 8), (1, 16, 8), (2, 6, 8))  # (num_codebooks, nbits, in_group_
 
 
 def bench_scheme(weight: torch.Tensor, scheme: tuple[int, int, int], args: Any) -> list[dict[str, Any]]:
-    from reference_quantizers.numerics import additive_codebooks as ac
+    from reference_quantizers.formats import additive_codebooks as ac
 
     num_codebooks, nbits, in_group = scheme
     label = f"{num_codebooks}x{nbits} g{in_group}"

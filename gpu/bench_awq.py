@@ -63,7 +63,7 @@ def versions() -> dict[str, str | None]:
 
 
 def main() -> None:
-    from reference_quantizers.numerics import awq as A
+    from reference_quantizers.formats import awq as A
 
     args = parse_args()
     dtype = getattr(torch, args.dtype)

@@ -52,7 +52,7 @@ def real_8bit(weight: torch.Tensor) -> dict[str, torch.Tensor]:
 
 def differences_4bit(real: dict[str, torch.Tensor], twin: dict[str, torch.Tensor], count: int, quant_type: str) -> dict:
     """Where bitsandbytes and the twin picked other 4-bit or nested indices (see fmt.CUDA_DIFFERENCES)."""
-    from reference_quantizers.numerics import bnb_4bit as fmt
+    from reference_quantizers.formats import bnb_4bit as fmt
 
     real_idx, twin_idx = fmt.unpack_nibbles(real["weight"], count), fmt.unpack_nibbles(twin["weight"], count)
     order = torch.tensor(fmt.FP4_RANK if quant_type == "fp4" else range(16), device=real_idx.device)

@@ -24,7 +24,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the GPU machine has no network: 
 
 def activation_cases() -> list[Case]:
     """Both sides quantize ``weight`` viewed as activations (one token per row)."""
-    from reference_quantizers.numerics import fp8
+    from reference_quantizers.formats import fp8
 
     def twin(x: torch.Tensor) -> dict[str, torch.Tensor]:
         q, scale = fp8.quantize_activations_per_token_group(x, 128)

@@ -70,8 +70,8 @@ def calibration(args: argparse.Namespace, dtype: torch.dtype) -> list[torch.Tens
 
 
 def twin_rows(weight: torch.Tensor, inputs: list[torch.Tensor], config: dict, args: argparse.Namespace) -> tuple:
+    from reference_quantizers.formats import gptq as G
     from reference_quantizers.gptq import RefGptqConfig
-    from reference_quantizers.numerics import gptq as G
 
     params = RefGptqConfig(**config).gptq_params()
     row: dict[str, Any] = {}
@@ -144,7 +144,7 @@ def _real_config(config: dict) -> Any:
 
 
 def agreement(result: Any, last: dict, packed: dict[str, torch.Tensor], config: dict) -> dict[str, Any]:
-    from reference_quantizers.numerics import gptq as G
+    from reference_quantizers.formats import gptq as G
 
     twin_v2 = G.pack_gptq(result, config["bits"], "gptq_v2")
     codes_twin = G.unpack_gptq({k: v.cpu() for k, v in twin_v2.items()}, config["bits"], "gptq_v2")[0]

@@ -23,9 +23,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from qconform.codec import load_codec
-from qconform.numerics import compare_stored, rel_frobenius
-from qconform.targets import discover
+from qconform.discovery.targets import discover
+from qconform.support.codec import load_codec
+from qconform.support.metrics import compare_stored, rel_frobenius
 
 DEVICE = os.environ.get("PROBE_DEVICE", "cuda")  # cpu: a dry run of the script itself
 SIZE = int(os.environ.get("PROBE_SIZE", "1024"))
@@ -47,7 +47,7 @@ KEYS = (
 
 def configs(key: str, spec: Any) -> list[Any]:
     """The default config, and for bitsandbytes 4-bit each quant type with and without nested absmax."""
-    default = spec.default_config()
+    default = spec.inputs.default_config()
     if key.endswith("bitsandbytes_4bit"):
         cls = type(default)
         return [
@@ -104,7 +104,7 @@ def probe(targets: dict, key: str, size: int, dtype: torch.dtype) -> list[dict[s
     if missing:
         return [{"key": key, "note": "; ".join(missing)}]
     codec = load_codec(spec)
-    twin = targets.get(spec.reference_twin) if spec.reference_twin else None
+    twin = targets.get(spec.oracles.reference_twin) if spec.oracles.reference_twin else None
     twin_codec = load_codec(twin.spec) if twin is not None else None
     weight = (torch.randn(size, size, generator=torch.Generator().manual_seed(0)) * 0.02).to(dtype)
     for config in configs(key, spec):

@@ -21,17 +21,17 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from qconform import lifecycle
-from qconform.configs import build
-from qconform.numerics import rel_frobenius
-from qconform.targets import discover
+from qconform.discovery.targets import discover
+from qconform.inputs.configs import build
+from qconform.support import lifecycle
+from qconform.support.metrics import rel_frobenius
 
 REFERENCE = {"gptq": "torch", "awq": "torch_awq"}  # gptqmodel's pure-torch kernel for each format
 
 
 def load(method: str, backend: str, arch: str):
     spec = discover().targets[method].spec
-    config = build(spec.default_config, spec)
+    config = build(spec.inputs.default_config, spec)
     path, _ = lifecycle.checkpoint_for(spec, config, arch)
     loading = type(config)(**{"bits": 4, "backend": backend})
     start = time.perf_counter()

@@ -5,7 +5,7 @@ The flow: ``targets`` (what the dispatch holds, with their ``spec``) -> ``strate
 ``report``.
 """
 
-from qconform.spec import (
+from qconform.specs.model import (
     AcrossDevices,
     Capabilities,
     InvalidConfig,

@@ -14,15 +14,15 @@ from qconform.report.records import summarize
 
 
 def _targets(plugins: Sequence[str]):
-    from qconform.targets import discover
+    from qconform.discovery.targets import discover
 
     return discover(plugins)
 
 
 def families_applying(target) -> list[str]:
     """Check families with at least one check that applies to this target here."""
-    from qconform import collection
-    from qconform.checks_index import check_functions
+    from qconform.discovery.checks_index import check_functions
+    from qconform.session import collection
 
     families = []
     for family, functions in check_functions().items():

@@ -1,7 +1,7 @@
 """pytest entry point: options, and nothing else until ``--quantizer`` is given.
 
 Without ``--quantizer`` this plugin imports nothing heavy and changes no other test suite. With it,
-``qconform.session.QconformSession`` is registered and does the work (see that module).
+``qconform.session.hooks.QconformSession`` is registered and does the work (see that module).
 """
 
 from __future__ import annotations
@@ -57,11 +57,11 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "qconform_backend: the check needs the method's packages installed")
     if not config.getoption("quantizer"):
         return
-    from qconform.session import QconformSession
+    from qconform.session.hooks import QconformSession
 
     session = QconformSession.from_config(config)
     config.pluginmanager.register(session, "qconform-session")
     if hasattr(config, "workerinput"):  # an xdist worker: its share of the cores
-        from qconform.threads import share_cpus
+        from qconform.session.threads import share_cpus
 
         share_cpus(int(config.workerinput.get("workercount", 1)))

@@ -2,7 +2,7 @@
 
 Importing this package registers every twin under the key ``ref-<dispatch key>`` (for example
 ``ref-bitsandbytes_4bit``). Each twin is one module here; the formats themselves are pure functions
-in ``reference_quantizers.numerics``; the twins' specs are in ``reference_quantizers.specs``.
+in ``reference_quantizers.formats``; the twins' specs are in ``reference_quantizers.specs``.
 """
 
 from __future__ import annotations

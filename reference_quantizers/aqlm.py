@@ -3,7 +3,7 @@
 The checkpoint names, shapes and dtypes (``codes``, ``codebooks``, ``scales``) are aqlm's, so a twin-written
 checkpoint loads through transformers' own ``AqlmHfQuantizer`` and the other way round. The real method
 only loads pre-quantized checkpoints; the twin also quantizes on the fly, with the simple learner of
-``reference_quantizers.numerics.additive_codebooks`` (greedy residual k-means, then least-squares scales).
+``reference_quantizers.formats.additive_codebooks`` (greedy residual k-means, then least-squares scales).
 
 Which Linears are quantized: when the config lists nothing (``modules_to_not_convert`` None and no
 ``linear_weights_not_to_quantize``), transformers' default skips apply (the output embedding stays full
@@ -27,8 +27,8 @@ from reference_quantizers.base import (
     ReferenceQuantizer,
     register_twin,
 )
+from reference_quantizers.formats import additive_codebooks as codebooks
 from reference_quantizers.loading import QuantizeIntoModuleOp
-from reference_quantizers.numerics import additive_codebooks as codebooks
 
 
 class RefAqlmConfig(ReferenceConfig):

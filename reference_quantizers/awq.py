@@ -23,7 +23,7 @@ from reference_quantizers.base import (
     register_twin,
     replace_linears,
 )
-from reference_quantizers.numerics import awq as awq_numerics
+from reference_quantizers.formats import awq as awq_numerics
 
 
 class RefAwqConfig(ReferenceConfig):

@@ -189,7 +189,6 @@ class ReferenceQuantizer(HfQuantizer):
         )
 
     def _process_model_before_weight_loading(self, model: Any, **kwargs: Any) -> Any:
-        from reference_quantizers.loading import tied_modules  # loading builds on this module
 
         # an explicit list replaces transformers' default skips, but a tied Linear (OPT's lm_head) can never
         # hold a quantized format of its own: the input embedding shares its weight
@@ -250,3 +249,10 @@ def register_twin(config_class: type[ReferenceConfig], quantizer_class: type[Ref
         raise ValueError(f"another quantizer is already registered under {key!r}")
     register_quantization_config(key)(config_class)
     register_quantizer(key)(quantizer_class)
+
+
+def tied_modules(model: nn.Module) -> list[str]:
+    """Modules whose weight is tied to another parameter (either side of the tie): such a Linear cannot hold
+    a quantized format of its own."""
+    tied = getattr(model, "all_tied_weights_keys", None) or {}
+    return sorted({name.removesuffix(".weight") for pair in tied.items() for name in pair})

@@ -22,7 +22,7 @@ import torch
 from safetensors.torch import save_file
 
 from reference_quantizers.base import Layout, ReferenceConfig, ReferenceLinear, ReferenceQuantizer, register_twin
-from reference_quantizers.numerics import ternary
+from reference_quantizers.formats import ternary
 
 
 class RefBitNetConfig(ReferenceConfig):
@@ -123,7 +123,7 @@ def write_checkpoint(method: str, arch: str, config: Any) -> Path:
     """
     from transformers import AutoModelForCausalLM
 
-    from qconform.tiny_models import cache_dir, tiny_checkpoint
+    from qconform.inputs.tiny_models import cache_dir, tiny_checkpoint
 
     real = config.to_dict()
     blob = json.dumps([method, arch, real], sort_keys=True, default=str)

@@ -39,7 +39,7 @@ from reference_quantizers.base import (
     register_twin,
 )
 from reference_quantizers.codec import TwinCodec
-from reference_quantizers.numerics import bnb_4bit as fmt
+from reference_quantizers.formats import bnb_4bit as fmt
 
 QUANT_TYPES = ("nf4", "fp4")
 DTYPES = ("float16", "bfloat16", "float32")

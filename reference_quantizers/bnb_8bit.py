@@ -6,7 +6,7 @@ row-major, the only layout bitsandbytes still reads). They are attribute names, 
 by name both ways with transformers' ``Bnb8BitHfQuantizer``.
 
 The forward is LLM.int8() with ``llm_int8_threshold``, as bitsandbytes runs it for inference; the
-numerics are in ``reference_quantizers.numerics.llm_int8``.
+numerics are in ``reference_quantizers.formats.llm_int8``.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from reference_quantizers.base import (
     ReferenceQuantizer,
     register_twin,
 )
-from reference_quantizers.numerics import llm_int8
+from reference_quantizers.formats import llm_int8
 
 
 class RefBnb8bitConfig(ReferenceConfig):

@@ -34,9 +34,10 @@ from reference_quantizers.base import (
     ReferenceQuantizer,
     register_twin,
     replace_linears,
+    tied_modules,
 )
-from reference_quantizers.loading import QuantizeIntoModuleOp, tied_modules
-from reference_quantizers.numerics import pack_quantized as pq
+from reference_quantizers.formats import pack_quantized as pq
+from reference_quantizers.loading import QuantizeIntoModuleOp
 
 FORMATS = ("pack-quantized", "naive-quantized", "int-quantized", "float-quantized")
 STRATEGIES = ("tensor", "channel", "group")

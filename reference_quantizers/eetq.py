@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from reference_quantizers.base import Layout, ReferenceConfig, ReferenceLinear, ReferenceQuantizer, register_twin
-from reference_quantizers.numerics import int8_channel
+from reference_quantizers.formats import int8_channel
 
 
 class RefEetqConfig(ReferenceConfig):

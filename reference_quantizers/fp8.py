@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from reference_quantizers.base import Layout, ReferenceConfig, ReferenceLinear, ReferenceQuantizer, register_twin
-from reference_quantizers.numerics import fp8
+from reference_quantizers.formats import fp8
 
 # weight_scale_inv: float32, or a power of two stored as its exponent byte (DeepSeek-V4-style UE8M0)
 SCALE_DTYPES = {"float": torch.float32, "ue8m0": torch.float8_e8m0fnu}

@@ -21,7 +21,7 @@ from transformers.core_model_loading import ConversionOps
 
 from reference_quantizers.base import Layout, ReferenceConfig, ReferenceLinear, ReferenceQuantizer, register_twin
 from reference_quantizers.calibration.install import install
-from reference_quantizers.numerics import gptq as gptq_numerics
+from reference_quantizers.formats import gptq as gptq_numerics
 
 FORMATS = ("gptq", "gptq_v2")
 
@@ -129,7 +129,7 @@ class RefGptqLinear(ReferenceLinear):
         cls, weight: torch.Tensor, config: RefGptqConfig, calibration: list[torch.Tensor] | None = None
     ) -> dict[str, torch.Tensor]:
         """GPTQ of one weight; without calibration inputs, on the fixed ``synthetic_inputs`` set."""
-        from reference_quantizers.calibration.data import synthetic_inputs
+        from qconform.inputs.activations import synthetic_inputs
 
         inputs = calibration if calibration is not None else synthetic_inputs(weight.shape[1], device=weight.device)
         h = gptq_numerics.hessian(inputs, weight.shape[1], device=weight.device)

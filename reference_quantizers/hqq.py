@@ -20,7 +20,7 @@ from transformers.quantizers.quantizers_utils import get_module_from_name
 
 from reference_quantizers.base import Layout, ReferenceConfig, ReferenceLinear, ReferenceQuantizer, register_twin
 from reference_quantizers.codec import TwinCodec
-from reference_quantizers.numerics import hqq
+from reference_quantizers.formats import hqq
 
 #: HQQLinear.state_dict() keys besides W_q, scale, zero and bias, in its order
 METADATA = (

@@ -35,10 +35,3 @@ class QuantizeIntoModuleOp(QuantizeLinearOp):
         if kwargs.get("missing_keys") is not None:
             kwargs["missing_keys"].discard(name)
         return {}
-
-
-def tied_modules(model: nn.Module) -> list[str]:
-    """Modules whose weight is tied to another parameter (either side of the tie): such a Linear cannot hold
-    a quantized format of its own."""
-    tied = getattr(model, "all_tied_weights_keys", None) or {}
-    return sorted({name.removesuffix(".weight") for pair in tied.items() for name in pair})

@@ -17,7 +17,7 @@ from transformers.core_model_loading import WeightRenaming
 
 from reference_quantizers.base import Layout, ReferenceConfig, ReferenceLinear, ReferenceQuantizer, register_twin
 from reference_quantizers.codec import TwinCodec
-from reference_quantizers.numerics import quanto
+from reference_quantizers.formats import quanto
 
 WEIGHTS = ("int8", "float8", "int4", "int2")
 ELEMENT_SIZE = {"int8": 1.0, "float8": 1.0, "int4": 0.5, "int2": 0.25}

@@ -31,8 +31,8 @@ from reference_quantizers.base import (
     ReferenceQuantizer,
     register_twin,
 )
+from reference_quantizers.formats import int4_grouped, int8
 from reference_quantizers.loading import QuantizeIntoModuleOp
-from reference_quantizers.numerics import int4_grouped, int8
 
 INT4 = "int4_weight_only"
 INT8 = "int8_weight_only"

@@ -52,7 +52,7 @@ class GptqCodec:
         from gptqmodel.quantization.gptq import GPTQ
         from gptqmodel.utils.model import convert_gptq_v2_to_v1_format_module
 
-        from reference_quantizers.calibration.data import synthetic_inputs
+        from qconform.inputs.activations import synthetic_inputs
 
         inputs = calibration if calibration is not None else synthetic_inputs(weight.shape[1], device=weight.device)
         linear = torch.nn.Linear(weight.shape[1], weight.shape[0], bias=False, device=weight.device, dtype=weight.dtype)

@@ -13,9 +13,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from qconform.assertions import expect
-from qconform.compare import differences, json_round_trip
-from qconform.configs import draw_config, round_trip
+from qconform.inputs.configs import draw_config, round_trip
+from qconform.support.assertions import expect
+from qconform.support.compare import differences, json_round_trip
 
 
 @given(data=st.data())
@@ -76,7 +76,7 @@ def test_to_json_string_parses(target, data):
 
 @given(data=st.data())
 def test_invalid_config_refused(target, data):
-    strategy = target.spec.invalid_configs()
+    strategy = target.spec.inputs.invalid_configs()
     if strategy is None:
         pytest.skip(f"{target.key} declares no invalid configs (spec)")
     case = data.draw(strategy, label="invalid config")

@@ -23,8 +23,9 @@ import pytest
 from hypothesis import event, given
 from hypothesis import strategies as st
 
-from qconform.assertions import expect, fail
-from qconform.contract import (
+from qconform.inputs.strategies import device_maps, max_memory, places, raw_max_memory
+from qconform.support.assertions import expect, fail
+from qconform.support.contract import (
     default_config,
     device_exists,
     footprint_bytes,
@@ -34,7 +35,6 @@ from qconform.contract import (
     skip_if_unavailable,
     validated_quantizer,
 )
-from qconform.strategies import device_maps, max_memory, places, raw_max_memory
 
 DTYPES = ("float16", "bfloat16", "float32")
 
@@ -103,7 +103,7 @@ def test_update_dtype_supported(target):
     import torch
 
     hf_quantizer = _plain_quantizer(target)
-    supported = target.spec.dtypes
+    supported = target.spec.inputs.dtypes
     lines = []
     for name in DTYPES:
         try:
@@ -156,7 +156,7 @@ def test_memory_estimate_matches_footprint(target, device, measure):
     from transformers import AutoModelForCausalLM
     from transformers.integrations.accelerate import compute_module_sizes
 
-    from qconform.tiny_models import tiny_checkpoint
+    from qconform.inputs.tiny_models import tiny_checkpoint
 
     spec = target.spec
     if "argument" not in paths_for(spec):
@@ -175,9 +175,11 @@ def test_memory_estimate_matches_footprint(target, device, measure):
     rel = abs(estimate - measured) / measured
     measure(estimate_bytes=int(estimate), measured_bytes=int(measured), rel_diff=round(rel, 4))
     expect(
-        rel <= spec.tolerances.memory_rel,
+        rel <= spec.promises.tolerances.memory_rel,
         "the memory estimate from param_element_size is off from the loaded model's bytes",
-        [f"estimate {estimate:.0f} B, measured {measured} B: {rel:.3f} apart, above {spec.tolerances.memory_rel}"],
+        [
+            f"estimate {estimate:.0f} B, measured {measured} B: {rel:.3f} apart, above {spec.promises.tolerances.memory_rel}"
+        ],
     )
 
 
@@ -189,8 +191,8 @@ def test_auto_device_map_within_budgets(target, device, data):
 
     spec = target.spec
     config = copy.deepcopy(default_config(target))
-    if spec.offload_rule is not None and spec.offload_rule.unless:
-        setattr(config, spec.offload_rule.unless, True)  # offload is what the budgets ask for
+    if spec.promises.offload_rule is not None and spec.promises.offload_rule.unless:
+        setattr(config, spec.promises.offload_rule.unless, True)  # offload is what the budgets ask for
     pre_quantized = _main_path(target) == "checkpoint"
     hf_quantizer, model = prepared_model(target, config, pre_quantized, device_map="auto")
     total = int(compute_module_sizes(model, hf_quantizer)[0][""])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from qconform.assertions import fail
+from qconform.support.assertions import fail
 
 
 def test_plugin_imports(broken_plugin):

@@ -2,7 +2,7 @@
 be refused clearly at validation (``get_hf_quantizer``), before any weight is touched.
 
 A package is made missing faithfully: in a subprocess whose import machinery refuses it, so that
-transformers' own availability checks see it missing (``qconform.environment.hide_packages``). One
+transformers' own availability checks see it missing (``qconform.support.environment.hide_packages``). One
 subprocess per hidden package serves every selected target that needs it. Packages already missing
 here are probed in this process. The ``cpu`` variant hides the accelerator, the ``cuda`` variant
 keeps it.
@@ -18,14 +18,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from qconform.assertions import expect, fail
-from qconform.compare import json_round_trip
-from qconform.contract import default_config, paths_for, quantizer
-from qconform.environment import normalise_distribution
-from qconform.probes import hidden_probes, needs_subprocess, probe_here
-from qconform.spec import Requirement
-from qconform.strategies import device_maps, places
-from qconform.targets import Target
+from qconform.discovery.targets import Target
+from qconform.inputs.strategies import device_maps, places
+from qconform.specs.model import Requirement
+from qconform.support.assertions import expect, fail
+from qconform.support.compare import json_round_trip
+from qconform.support.contract import default_config, paths_for, quantizer
+from qconform.support.environment import normalise_distribution
+from qconform.support.probes import hidden_probes, needs_subprocess, probe_here
 
 ACCELERATOR_WORDS = re.compile(r"\b(gpu|cuda|xpu|mps|npu|hpu|accelerator|apple silicon|compute capability|sm\d+)", re.I)
 
@@ -47,7 +47,7 @@ def names_package(message: str, req: Requirement) -> bool:
 def _saved_config(target: Target) -> dict[str, Any] | None:
     """The target's default config as config.json holds it, or None where it cannot be built here."""
     try:
-        return json_round_trip(target.spec.default_config().to_dict())
+        return json_round_trip(target.spec.inputs.default_config().to_dict())
     except Exception:
         return None
 
@@ -135,7 +135,7 @@ def test_no_accelerator_is_refused_clearly(target, request):
             items = [
                 _probe_item(t, [p], f"{t.key}@{p}")
                 for t in sorted(session.targets, key=lambda t: t.key)
-                if t.spec.capabilities.needs_accelerator
+                if t.spec.promises.capabilities.needs_accelerator
                 for p in paths_for(t.spec)
             ]
             answers = hidden_probes({"plugins": list(session.plugins), "probes": items}, [], [], True)
@@ -143,7 +143,7 @@ def test_no_accelerator_is_refused_clearly(target, request):
         results.append((path, outcome))
     problems, blocked = [], []
     for path, outcome in results:
-        if path == "checkpoint" and spec.prequantized_fallback == "dequantize":
+        if path == "checkpoint" and spec.promises.prequantized_fallback == "dequantize":
             if not outcome.get("raised") and not outcome.get("dequantize"):
                 problems.append(
                     f"checkpoint path: spec says it dequantizes, but {_describe(outcome)}, dequantize=False"
@@ -169,7 +169,7 @@ def test_no_accelerator_is_refused_clearly(target, request):
 
 @given(data=st.data())
 def test_offload_rule(target, data):
-    rule = target.spec.offload_rule
+    rule = target.spec.promises.offload_rule
     if rule is None:
         pytest.skip(f"{target.key} declares no offload rule (spec)")
     config = copy.deepcopy(default_config(target))
@@ -206,9 +206,9 @@ def test_calibration_is_required_as_declared(target):
     spec = target.spec
     declared = bool(getattr(target.quantizer_class, "requires_calibration", False))
     expect(
-        declared == spec.requires_calibration,
+        declared == spec.promises.requires_calibration,
         f"{target.quantizer_class.__name__}.requires_calibration disagrees with the spec",
-        [f"class says {declared}, spec says {spec.requires_calibration}"],
+        [f"class says {declared}, spec says {spec.promises.requires_calibration}"],
     )
     config = default_config(target)
     from transformers.quantizers.auto import AutoHfQuantizer
@@ -217,7 +217,7 @@ def test_calibration_is_required_as_declared(target):
         AutoHfQuantizer.from_config(config, pre_quantized=False)
     except ValueError as exc:
         expect(
-            spec.requires_calibration,
+            spec.promises.requires_calibration,
             "pre_quantized=False was refused for a method that needs no calibration",
             [str(exc)],
         )
@@ -227,7 +227,7 @@ def test_calibration_is_required_as_declared(target):
             pytest.skip(f"backend missing: {exc}")
         raise
     expect(
-        not spec.requires_calibration,
+        not spec.promises.requires_calibration,
         "pre_quantized=False on a method that requires calibration must raise ValueError",
         ["the quantizer was built without complaint"],
     )

@@ -6,7 +6,7 @@ embedding); the model is marked quantized; it runs, deterministically; ``is_seri
 the spec declares, and ``save_pretrained`` then ``from_pretrained`` gives the same outputs bit for bit,
 or saving is refused where the spec declares the method not serializable; ``dequantize()`` gives a
 plain model with the same outputs; where the method claims to be trainable, gradients through the
-quantized layers are finite. Every check takes its model from ``qconform.lifecycle.load``.
+quantized layers are finite. Every check takes its model from ``qconform.support.lifecycle.load``.
 """
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ import torch
 from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 
-from qconform import lifecycle
-from qconform.assertions import expect, fail
-from qconform.configs import build
-from qconform.lifecycle import ARCHITECTURES, FULL, KEEP_IN_FP32, QUANTIZED
-from qconform.numerics import drift_bound, mismatch, rel_frobenius
-from qconform.tiny_models import sample_input_ids
+from qconform.inputs.configs import build
+from qconform.inputs.tiny_models import sample_input_ids
+from qconform.support import lifecycle
+from qconform.support.assertions import expect, fail
+from qconform.support.lifecycle import ARCHITECTURES, FULL, KEEP_IN_FP32, QUANTIZED
+from qconform.support.metrics import drift_bound, mismatch, rel_frobenius
 
 per_arch = pytest.mark.parametrize("arch", ARCHITECTURES)
 # hypothesis' explain phase re-runs a failing example many times to point at lines: too dear here
@@ -42,7 +42,7 @@ def _needs_on_the_fly(spec) -> None:
 
 
 def _default_config(spec):
-    return build(spec.default_config, spec)
+    return build(spec.inputs.default_config, spec)
 
 
 def _load_default(target, device, arch):
@@ -108,22 +108,22 @@ def test_skip_list_respected(target, device, arch, data):
     model's logits stay right (a tied one cannot be quantized without breaking the input embedding)."""
     spec = target.spec
     _needs_on_the_fly(spec)
-    if spec.skip_field is None:
+    if spec.inputs.skip_field is None:
         pytest.skip(f"{target.key} declares no skip-list field (spec skip_field=None)")
     config = _default_config(spec)  # other fields can change what is eligible (bnb's fp32 cpu offload)
-    skip = data.draw(skip_list_choices(arch), label=spec.skip_field)
-    setattr(config, spec.skip_field, skip)
+    skip = data.draw(skip_list_choices(arch), label=spec.inputs.skip_field)
+    setattr(config, spec.inputs.skip_field, skip)
     model = lifecycle.load(spec, config, device, arch)
     head = lifecycle.output_embedding_name(arch)
     expected_full = {n for n in lifecycle.linear_names(arch) if lifecycle.skipped_by(n, skip)}
     either = set() if head in expected_full else {head}
-    _check_states(model, arch, expected_full, either, f"{spec.skip_field}={skip!r} on {arch}")
+    _check_states(model, arch, expected_full, either, f"{spec.inputs.skip_field}={skip!r} on {arch}")
     drift = rel_frobenius(lifecycle.reference_logits(arch, device), _forward_finite(model, arch))
     bound = drift_bound(spec, config)
     states = {n: lifecycle.state_of(model, n) for n in sorted(either)}
     expect(
         drift <= bound,
-        f"with {spec.skip_field}={skip!r} the logits drift {drift:.3g} from full precision",
+        f"with {spec.inputs.skip_field}={skip!r} the logits drift {drift:.3g} from full precision",
         [f"bound {bound:.3g} (the spec's logits drift bound); unlisted output embedding: {states}"],
     )
 
@@ -199,7 +199,7 @@ def test_forward_runs_deterministically(target, device, arch):
     first = _forward_finite(model, arch)
     vocab = model.config.vocab_size
     expect(first.shape[-1] == vocab, f"logits have {first.shape[-1]} columns for a vocabulary of {vocab}")
-    if target.spec.capabilities.deterministic:
+    if target.spec.promises.capabilities.deterministic:
         second = lifecycle.logits(model, arch)
         diff = mismatch("logits", first, second)
         expect(diff is None, "a second forward on the same input gave different logits", [diff.line] if diff else [])
@@ -210,7 +210,7 @@ def test_is_serializable_agrees_with_spec(target, device):
     """The quantizer's ``is_serializable()`` says what the spec declares."""
     model = _load_default(target, device, "llama")
     said = bool(model.hf_quantizer.is_serializable())
-    declared = target.spec.capabilities.serializable
+    declared = target.spec.promises.capabilities.serializable
     expect(said == declared, f"is_serializable() returns {said}, the spec declares serializable={declared}")
 
 
@@ -234,7 +234,7 @@ def test_save_reload_bit_identical(target, device, arch, tmp_path):
 def test_save_refused_when_not_serializable(target, device):
     """Where the spec declares the method not serializable, save_pretrained raises and writes no weights
     (a quantizer that claims otherwise writes checkpoints that do not load back)."""
-    if target.spec.capabilities.serializable:
+    if target.spec.promises.capabilities.serializable:
         pytest.skip(f"{target.key} declares serializable (test_save_reload_bit_identical applies)")
     model = _load_default(target, device, "llama")
     with tempfile.TemporaryDirectory() as tmp:
@@ -252,8 +252,8 @@ def test_save_refused_when_not_serializable(target, device):
 def dequantize_bound(spec, dtype: torch.dtype) -> float:
     """How far a dequantized model's logits may be from the quantized one's: twice the spec's forward
     bound (each layer's gap adds up in the logits), else the model dtype's rounding."""
-    if spec.tolerances.forward_rel_error is not None:
-        return 2 * spec.tolerances.forward_rel_error
+    if spec.promises.tolerances.forward_rel_error is not None:
+        return 2 * spec.promises.tolerances.forward_rel_error
     return max(16 * torch.finfo(dtype).eps, 1e-5)
 
 

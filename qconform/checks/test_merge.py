@@ -18,10 +18,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from qconform.assertions import expect, fail
-from qconform.compare import differences, json_round_trip
-from qconform.configs import draw_config
-from qconform.contract import quantizer, require_path, validated_quantizer
+from qconform.inputs.configs import draw_config
+from qconform.support.assertions import expect, fail
+from qconform.support.compare import differences, json_round_trip
+from qconform.support.contract import quantizer, require_path, validated_quantizer
 
 FORMS = ("dict", "object")
 
@@ -86,7 +86,7 @@ def test_merge_keeps_checkpoint_class(target, data):
 @pytest.mark.parametrize("form", FORMS)
 @given(data=st.data())
 def test_merge_takes_loading_attributes_from_argument(target, form, data):
-    loading = target.spec.loading_attributes
+    loading = target.spec.promises.loading_attributes
     checkpoint = checkpoint_side(draw_config(data, target.spec, "checkpoint config"), form)
     argument = draw_config(data, target.spec, "argument config")
     expected_rest = without(
@@ -122,7 +122,7 @@ def test_merge_is_idempotent(target, data):
     once = merge(copy.deepcopy(checkpoint), copy.deepcopy(argument))
     twice = merge(as_saved(once), copy.deepcopy(argument))
     lines = differences(as_saved(once), as_saved(twice))
-    lines += loading_differences(twice, once, target.spec.loading_attributes)
+    lines += loading_differences(twice, once, target.spec.promises.loading_attributes)
     expect(type(once) is type(twice), "a second merge changed the class", [f"{type(once)} -> {type(twice)}"])
     expect(not lines, "merging the merged (saved) config again with the same argument changed it", lines)
 
@@ -139,7 +139,7 @@ def test_merge_dict_and_object_agree(target, data):
         [f"dict -> {type(from_dict).__name__}, object -> {type(from_object).__name__}"],
     )
     lines = differences(as_saved(from_dict), as_saved(from_object))
-    lines += loading_differences(from_object, from_dict, target.spec.loading_attributes)
+    lines += loading_differences(from_object, from_dict, target.spec.promises.loading_attributes)
     expect(not lines, "a config.json dict and the equivalent object merge differently", lines)
 
 

@@ -13,11 +13,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from qconform import lifecycle
-from qconform.assertions import expect, fail
-from qconform.configs import build
-from qconform.lifecycle import ARCHITECTURES
-from qconform.numerics import compare_stored, plain_tensors, rel_frobenius, summary
+from qconform.inputs.configs import build
+from qconform.support import lifecycle
+from qconform.support.assertions import expect, fail
+from qconform.support.lifecycle import ARCHITECTURES
+from qconform.support.metrics import compare_stored, plain_tensors, rel_frobenius, summary
 
 per_arch = pytest.mark.parametrize("arch", ARCHITECTURES)
 
@@ -46,7 +46,7 @@ def split_budgets(target, config, pre_quantized: bool, arch: str) -> dict:
     """
     from transformers.integrations.accelerate import _get_device_map, compute_module_sizes
 
-    from qconform.contract import prepared_model
+    from qconform.support.contract import prepared_model
 
     hf_quantizer, model = prepared_model(target, config, pre_quantized, device_map="auto", arch=arch)
     total = int(compute_module_sizes(model, hf_quantizer)[0][""])
@@ -66,7 +66,7 @@ def fallback_budgets(arch: str) -> list[dict]:
     """Budgets from the full-precision size, for a loader whose plan differs from ``split_budgets``'."""
     from transformers.integrations.accelerate import compute_module_sizes
 
-    from qconform.contract import meta_model
+    from qconform.support.contract import meta_model
 
     total = int(compute_module_sizes(meta_model(arch))[0][""])
     return [budgets_for(total, tenth) for tenth in (3, 5)]
@@ -77,7 +77,7 @@ def explicit_split(arch: str) -> dict[str, int]:
     rest on GPU 1 (a tied output embedding stays with the input embedding): the last resort where no budget
     made ``device_map="auto"`` split (measured: bitnet, ref-bitnet and ref-aqlm under transformers 5.17 loaded
     whole on one GPU under every budget tried)."""
-    from qconform.contract import meta_model
+    from qconform.support.contract import meta_model
 
     model = meta_model(arch)
     layers = next(name for name, module in model.named_modules() if isinstance(module, torch.nn.ModuleList))
@@ -137,7 +137,7 @@ def map_devices(model: torch.nn.Module) -> dict[str, str]:
 @per_arch
 def test_split_over_two_gpus_matches_one(target, two_gpus, arch, measure):
     spec = target.spec
-    config = build(spec.default_config, spec)
+    config = build(spec.inputs.default_config, spec)
     path, pre_quantized = lifecycle.checkpoint_for(spec, config, arch)
     kwargs = lifecycle.quantization_kwargs(spec, config, "cuda", pre_quantized)
     with lifecycle.quiet():
@@ -170,14 +170,14 @@ def test_split_over_two_gpus_matches_one(target, two_gpus, arch, measure):
     logits_one, logits_two = lifecycle.logits(one, arch), lifecycle.logits(two, arch)
     gap = rel_frobenius(logits_one, logits_two)
     measure(logits_rel_gap=gap)
-    if spec.capabilities.deterministic:
+    if spec.promises.capabilities.deterministic:
         if not torch.equal(logits_one, logits_two):
             fail(
                 "logits on two GPUs differ from one GPU (the spec declares the method deterministic)",
                 [f"relative gap {gap:.3g}"],
             )
     else:
-        bound = spec.tolerances.forward_rel_error or 1e-3
+        bound = spec.promises.tolerances.forward_rel_error or 1e-3
         expect(
             gap <= bound,
             "logits on two GPUs differ from one GPU beyond the forward tolerance",

@@ -1,8 +1,8 @@
 """Numerics: how close a method's quantized weights and outputs are to what they should be, per device.
 
-Weights are drawn by hypothesis (``qconform.weights``: regular and irregular shapes, three dtypes,
+Weights are drawn by hypothesis (``qconform.inputs.weights``: regular and irregular shapes, three dtypes,
 normal, heavy-tailed, outlier columns, zero rows and blocks, constant blocks, tiny and huge
-magnitudes) and go through the method's ``WeightCodec`` (``spec.codec``). Oracles: the reference
+magnitudes) and go through the method's ``WeightCodec`` (``spec.oracles.codec``). Oracles: the reference
 twin (bit-exact where the spec's ``twin_atol`` is 0), the full-precision weight and model (the spec's
 ``tolerances``), a matmul with the dequantized weight, and the same codec on the CPU. Measured
 figures (worst over the examples) go to the report.
@@ -20,27 +20,9 @@ import torch
 from hypothesis import Phase, assume, given, reject, settings
 from hypothesis import strategies as st
 
-from qconform import lifecycle
-from qconform.assertions import expect, fail
-from qconform.codec import WeightCodec, load_codec
-from qconform.configs import build, draw_config
-from qconform.lifecycle import ARCHITECTURES, QUANTIZED
-from qconform.numerics import (
-    Mismatch,
-    all_finite,
-    compare_stored,
-    disagreement,
-    drift_bound,
-    max_block_error,
-    mismatch,
-    rel_error_bound,
-    rel_frobenius,
-    summary,
-)
-from qconform.report.records import MEASURED, json_safe
-from qconform.spec import EXACT, weaker
-from qconform.targets import Target
-from qconform.weights import (
+from qconform.discovery.targets import Target
+from qconform.inputs.configs import build, draw_config
+from qconform.inputs.weights import (
     DTYPES,
     INPUT_KINDS,
     INPUT_SCALES,
@@ -51,6 +33,24 @@ from qconform.weights import (
     SCALES,
     InputCase,
     WeightCase,
+)
+from qconform.report.records import MEASURED, json_safe
+from qconform.specs.model import EXACT, weaker
+from qconform.support import lifecycle
+from qconform.support.assertions import expect, fail
+from qconform.support.codec import WeightCodec, load_codec
+from qconform.support.lifecycle import ARCHITECTURES, QUANTIZED
+from qconform.support.metrics import (
+    Mismatch,
+    all_finite,
+    compare_stored,
+    disagreement,
+    drift_bound,
+    max_block_error,
+    mismatch,
+    rel_error_bound,
+    rel_frobenius,
+    summary,
 )
 
 per_arch = pytest.mark.parametrize("arch", ARCHITECTURES)
@@ -108,7 +108,7 @@ def all_targets(request: pytest.FixtureRequest) -> Dispatch:
 
 def codec_of(spec) -> WeightCodec:
     """The spec's codec; a skip where it names none or its backend cannot be imported here."""
-    if spec.codec is None:
+    if spec.oracles.codec is None:
         pytest.skip(f"{spec.method} names no codec in its spec (codec=None)")
     missing = spec.missing_requirements()
     if missing:
@@ -131,7 +131,7 @@ def supported(codecs: list[tuple[WeightCodec, Any]], devices: list[str]) -> list
 
 def require_support(codec: WeightCodec, spec, devices: list[str]) -> None:
     """Skip where the codec takes no weight at all on these devices (with the default config)."""
-    config = build(spec.default_config, spec)
+    config = build(spec.inputs.default_config, spec)
     if not supported([(codec, config)], devices):
         reason = codec.unsupported(REGULAR_SHAPES[0], torch.float32, config, devices[-1])
         pytest.skip(f"the codec of {spec.method} takes none of qconform's weights on {'/'.join(devices)}: {reason}")
@@ -185,10 +185,10 @@ def roundtrip(codec: WeightCodec, weight: torch.Tensor, config: Any) -> tuple[di
 def twin_pair(target: Target, targets: dict[str, Target]) -> tuple[Target, Target]:
     """(real method, its twin), whichever of the two this target is."""
     spec = target.spec
-    if spec.mirrors:
-        real_key, twin_key = spec.mirrors, target.key
-    elif spec.reference_twin:
-        real_key, twin_key = target.key, spec.reference_twin
+    if spec.oracles.mirrors:
+        real_key, twin_key = spec.oracles.mirrors, target.key
+    elif spec.oracles.reference_twin:
+        real_key, twin_key = target.key, spec.oracles.reference_twin
     else:
         pytest.skip(f"{target.key} declares neither a reference twin nor a method it mirrors")
     for key in (real_key, twin_key):
@@ -199,8 +199,8 @@ def twin_pair(target: Target, targets: dict[str, Target]) -> tuple[Target, Targe
 
 def forward_bound(spec, dtype: torch.dtype) -> float:
     """How far a quantized Linear's output may be from the matmul with its dequantized weight."""
-    if spec.tolerances.forward_rel_error is not None:
-        return spec.tolerances.forward_rel_error
+    if spec.promises.tolerances.forward_rel_error is not None:
+        return spec.promises.tolerances.forward_rel_error
     return max(4 * torch.finfo(dtype).eps, 1e-5)
 
 
@@ -223,10 +223,10 @@ def test_codec_matches_twin(target, device, data, all_targets, worst):
     except ValueError:
         reject()  # the twin refuses this config: it does not cover it (its post_init says why)
     cases = draw_weights(data, supported([(real_codec, real_config), (twin_codec, twin_config)], [device]))
-    atol = real.spec.tolerances.twin_atol
-    exact = atol == 0 and real.spec.capabilities.deterministic
+    atol = real.spec.promises.tolerances.twin_atol
+    exact = atol == 0 and real.spec.promises.capabilities.deterministic
     # the twin reproduces the backend's CPU arithmetic: on an accelerator they agree as each agrees with its CPU self
-    promises = (real.spec.tolerances.across_devices.level, twin.spec.tolerances.across_devices.level)
+    promises = (real.spec.promises.tolerances.across_devices.level, twin.spec.promises.tolerances.across_devices.level)
     level = EXACT if device == "cpu" else weaker(*promises)
     bound = rel_error_bound(real.spec, real_config)
     lines, stored_all, gap = [], [], 0.0
@@ -271,7 +271,7 @@ def test_error_within_bound(target, device, data, worst):
     codec = codec_of(spec)
     require_support(codec, spec, [device])
     config = draw_config(data, spec)
-    bound, block_bound = rel_error_bound(spec, config), spec.tolerances.max_block_error
+    bound, block_bound = rel_error_bound(spec, config), spec.promises.tolerances.max_block_error
     over, rels, blocks = [], [], []
     for shaped in draw_weights(data, supported([(codec, config)], [device])):
         for case in (dataclasses.replace(shaped, kind=kind) for kind in KINDS):
@@ -298,7 +298,7 @@ def test_error_within_bound(target, device, data, worst):
 def test_model_weights_error_within_bound(target, device, arch, measure):
     """A tiny model's Linear weights, quantized on loading and read back with ``dequantize()``, stay
     within the spec's relative Frobenius bound of the full-precision ones."""
-    config = build(target.spec.default_config, target.spec)
+    config = build(target.spec.inputs.default_config, target.spec)
     model = lifecycle.load(target.spec, config, device, arch)
     quantized = [n for n, s in lifecycle.states(model, arch).items() if s == QUANTIZED]
     reference = lifecycle.full_precision(arch, device)
@@ -324,7 +324,7 @@ class _Loaded:
 
     def __init__(self, target: Target, device: str) -> None:
         self.target, self.device = target, device
-        self.config = build(target.spec.default_config, target.spec)
+        self.config = build(target.spec.inputs.default_config, target.spec)
         self.models: dict[str, tuple[Any, dict[str, torch.Tensor]]] = {}
 
     def get(self, dtype: str) -> tuple[Any, dict[str, torch.Tensor]]:
@@ -336,7 +336,7 @@ class _Loaded:
         spec = self.target.spec
         model = lifecycle.load(spec, self.config, self.device, "llama", dtype)
         names = [n for n, s in lifecycle.states(model, "llama").items() if s == QUANTIZED]
-        if spec.codec is not None:
+        if spec.oracles.codec is not None:
             codec = codec_of(spec)
             stored_by_module = _stored(model, names, spec, self.config)
             weights = {}
@@ -344,7 +344,7 @@ class _Loaded:
                 module = model.get_submodule(name)
                 shape = (module.out_features, module.in_features)
                 weights[name] = codec.dequantize(stored_by_module[name], self.config, shape, dtype).to(self.device)
-        elif spec.capabilities.dequantizable:
+        elif spec.promises.capabilities.dequantizable:
             twin = lifecycle.load(spec, self.config, self.device, "llama", dtype)
             twin.dequantize(dtype=dtype)
             weights = {n: twin.get_submodule(n).weight.detach() for n in names}
@@ -423,7 +423,7 @@ def test_linear_forward_matches_dequantized_matmul(target, device, data, loaded,
 def test_logits_drift_vs_full_precision(target, device, arch, measure):
     """A tiny model's logits against full precision: the drift (relative Frobenius) within the spec's
     ``logits_drift`` (twice its ``rel_error`` where it declares none), recorded with top-1 agreement."""
-    config = build(target.spec.default_config, target.spec)
+    config = build(target.spec.inputs.default_config, target.spec)
     model = lifecycle.load(target.spec, config, device, arch)
     quantized = lifecycle.logits(model, arch)
     reference = lifecycle.reference_logits(arch, device)
@@ -448,7 +448,7 @@ def test_packed_data_same_on_cpu_and_cuda(target, accelerator, data, worst):
     codec = codec_of(target.spec)
     require_support(codec, target.spec, ["cpu", accelerator])
     config = draw_config(data, target.spec)
-    level = target.spec.tolerances.across_devices.level
+    level = target.spec.promises.tolerances.across_devices.level
     found: list[Mismatch] = []
     lines, shares = [], [0.0]
     for case in draw_weights(data, supported([(codec, config)], ["cpu", accelerator])):

@@ -14,11 +14,11 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from qconform.environment import environment_label
 from qconform.report import measured
 from qconform.report.matrix import PROBLEMS
 from qconform.report.merge import Run, record_key
 from qconform.report.render_markdown import md, table
+from qconform.support.environment import environment_label
 
 ABSENT = "absent"
 

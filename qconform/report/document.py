@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from qconform.environment import fingerprint
 from qconform.report.schema import SCHEMA, VERSION
+from qconform.support.environment import fingerprint
 
 
 def run_document(session: Any, exitstatus: int) -> dict[str, Any]:

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from qconform.environment import environment_label
 from qconform.report.schema import REPORT_SCHEMA, REPORT_VERSION, SchemaError, validate_run
+from qconform.support.environment import environment_label
 
 _PRIORITY = ("transformers", "torch", "python", "accelerate", "cpu", "torch_cuda")  # what names a column first
 NO_TARGET = "(run)"  # records that belong to no quantizer, e.g. a plugin that failed to import

@@ -8,7 +8,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from qconform.spec import InvalidConfig, KnownDeviation, Requirement
+from qconform.specs.model import InvalidConfig, KnownDeviation, Requirement
 
 ACCELERATE = Requirement("accelerate", "accelerate", "1.1.0")
 KERNELS = Requirement("kernels", "kernels", "0.18.2", "pip install 'kernels>=0.18.2,<0.19'")

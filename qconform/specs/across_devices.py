@@ -1,6 +1,6 @@
 """What each method's quantization on CUDA promises against its quantization on the CPU, measured.
 
-Every method is ``exact`` unless declared here (``qconform.spec.AcrossDevices``). The figures come from
+Every method is ``exact`` unless declared here (``qconform.specs.model.AcrossDevices``). The figures come from
 ``gpu/probe_cross_device.py`` (1024x1024 normal weights, bfloat16 and float32, default configs) on an
 H200 with torch 2.11, transformers 5.17 (``reports/probes/h200x2-sm_90/probe_cross_device-*.json``), and from
 the suite's ``test_packed_data_same_on_cpu_and_cuda`` on an H100 (``reports/probes/h100-sm_90-2026-11-22.json``)
@@ -11,7 +11,7 @@ its error within 5%.
 
 from __future__ import annotations
 
-from qconform.spec import ROUNDING, SEARCH, AcrossDevices
+from qconform.specs.model import ROUNDING, SEARCH, AcrossDevices
 
 PROBE = "reports/probes/h200x2-sm_90/probe_cross_device-*.json (gpu/probe_cross_device.py, H200, torch 2.11)"
 

@@ -4,8 +4,16 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from qconform.spec import Capabilities, InvalidConfig, KnownDeviation, QuantizerSpec, Requirement
 from qconform.specs._common import MERGE_MUTATES_CHECKPOINT_OBJECT
+from qconform.specs.model import (
+    Capabilities,
+    Inputs,
+    InvalidConfig,
+    KnownDeviation,
+    Promises,
+    QuantizerSpec,
+    Requirement,
+)
 
 
 def _config(**kwargs):
@@ -31,13 +39,17 @@ def invalid() -> st.SearchStrategy[InvalidConfig]:
 SPECS = (
     QuantizerSpec(
         method="auto-round",
-        default_config=_config,
-        configs=configs,
-        invalid_configs=invalid,
-        loading_attributes=("backend",),
         requirements=(Requirement("auto_round", "auto-round", "0.5.0", "pip install 'auto-round>=0.5'"),),
-        capabilities=Capabilities(quantizes_on_the_fly=False),
-        requires_calibration=True,
+        inputs=Inputs(
+            default_config=_config,
+            configs=configs,
+            invalid_configs=invalid,
+        ),
+        promises=Promises(
+            loading_attributes=("backend",),
+            capabilities=Capabilities(quantizes_on_the_fly=False),
+            requires_calibration=True,
+        ),
         known_deviations=(
             MERGE_MUTATES_CHECKPOINT_OBJECT,
             KnownDeviation(

@@ -10,18 +10,21 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from qconform.spec import (
+from qconform.inputs.strategies import dtype_names, optional, skip_lists
+from qconform.specs import across_devices
+from qconform.specs._common import ACCELERATE
+from qconform.specs.model import (
     Capabilities,
+    Inputs,
     InvalidConfig,
     KnownDeviation,
     OffloadRule,
+    Oracles,
+    Promises,
     QuantizerSpec,
     Requirement,
     Tolerances,
 )
-from qconform.specs import across_devices
-from qconform.specs._common import ACCELERATE
-from qconform.strategies import dtype_names, optional, skip_lists
 
 BITSANDBYTES = Requirement("bitsandbytes", "bitsandbytes", "0.46.1", "pip install -U 'bitsandbytes>=0.46.1'")
 OFFLOAD = OffloadRule(places=("cpu", "disk"), beside_accelerator=True, unless="llm_int8_enable_fp32_cpu_offload")
@@ -165,40 +168,51 @@ DEVIATIONS_8BIT = (
 SPECS = (
     QuantizerSpec(
         method="bitsandbytes_4bit",
-        skip_field="llm_int8_skip_modules",
-        default_config=lambda: _config(load_in_4bit=True),
-        configs=configs_4bit,
-        invalid_configs=lambda: _invalid("load_in_4bit"),
         requirements=(BITSANDBYTES, ACCELERATE),
-        capabilities=Capabilities(trainable=True, dequantizable=True, deterministic=True),
-        quantized_element_size=0.5,
-        offload_rule=OFFLOAD,
-        reference_twin="ref-bitsandbytes_4bit",
-        codec="qconform.backends.bitsandbytes:Bnb4bitCodec",
-        known_deviations=DEVIATIONS_4BIT,
-        tolerances=Tolerances(
-            rel_error=rel_error_4bit, memory_rel=0.15, across_devices=across_devices.BITSANDBYTES_4BIT
+        inputs=Inputs(
+            skip_field="llm_int8_skip_modules",
+            default_config=lambda: _config(load_in_4bit=True),
+            configs=configs_4bit,
+            invalid_configs=lambda: _invalid("load_in_4bit"),
         ),
+        promises=Promises(
+            capabilities=Capabilities(trainable=True, dequantizable=True, deterministic=True),
+            quantized_element_size=0.5,
+            offload_rule=OFFLOAD,
+            tolerances=Tolerances(
+                rel_error=rel_error_4bit, memory_rel=0.15, across_devices=across_devices.BITSANDBYTES_4BIT
+            ),
+        ),
+        oracles=Oracles(
+            reference_twin="ref-bitsandbytes_4bit",
+            codec="qconform.backends.bitsandbytes:Bnb4bitCodec",
+        ),
+        known_deviations=DEVIATIONS_4BIT,
     ),
     QuantizerSpec(
         method="bitsandbytes_8bit",
-        skip_field="llm_int8_skip_modules",
-        default_config=lambda: _config(load_in_8bit=True),
-        configs=configs_8bit,
-        invalid_configs=lambda: _invalid("load_in_8bit"),
         requirements=(BITSANDBYTES, ACCELERATE),
-        capabilities=Capabilities(trainable=True, dequantizable=True, deterministic=True),
-        quantized_element_size=1.0,
-        offload_rule=OFFLOAD,
-        reference_twin="ref-bitsandbytes_8bit",
-        codec="qconform.backends.bitsandbytes:Bnb8bitCodec",
-        known_deviations=DEVIATIONS_8BIT,
-        # LLM.int8 quantizes activations to int8 (outlier columns aside): the forward is not the dequantized matmul
-        tolerances=Tolerances(
-            rel_error=REL_ERROR_8BIT,
-            memory_rel=0.15,
-            forward_rel_error=0.05,
-            across_devices=across_devices.BITSANDBYTES_8BIT,
+        inputs=Inputs(
+            skip_field="llm_int8_skip_modules",
+            default_config=lambda: _config(load_in_8bit=True),
+            configs=configs_8bit,
+            invalid_configs=lambda: _invalid("load_in_8bit"),
         ),
+        promises=Promises(
+            capabilities=Capabilities(trainable=True, dequantizable=True, deterministic=True),
+            quantized_element_size=1.0,
+            offload_rule=OFFLOAD,
+            tolerances=Tolerances(
+                rel_error=REL_ERROR_8BIT,
+                memory_rel=0.15,
+                forward_rel_error=0.05,
+                across_devices=across_devices.BITSANDBYTES_8BIT,
+            ),
+        ),
+        oracles=Oracles(
+            reference_twin="ref-bitsandbytes_8bit",
+            codec="qconform.backends.bitsandbytes:Bnb8bitCodec",
+        ),
+        known_deviations=DEVIATIONS_8BIT,
     ),
 )

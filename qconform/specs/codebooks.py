@@ -8,10 +8,20 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from qconform.spec import Capabilities, InvalidConfig, KnownDeviation, QuantizerSpec, Requirement, Tolerances
+from qconform.inputs.strategies import skip_lists
 from qconform.specs import across_devices
 from qconform.specs._common import ACCELERATE, config_builder, invalid_cases
-from qconform.strategies import skip_lists
+from qconform.specs.model import (
+    Capabilities,
+    Inputs,
+    InvalidConfig,
+    KnownDeviation,
+    Oracles,
+    Promises,
+    QuantizerSpec,
+    Requirement,
+    Tolerances,
+)
 
 PRE_QUANTIZED = Capabilities(quantizes_on_the_fly=False)
 ON_GPU_PRE_QUANTIZED = Capabilities(quantizes_on_the_fly=False, needs_accelerator=True)
@@ -86,22 +96,27 @@ FLOAT32_REFUSED_ON_CUDA = (
 SPECS = (
     QuantizerSpec(
         method="aqlm",
-        default_config=aqlm,
-        configs=aqlm_configs,
-        invalid_configs=invalid_cases(
-            InvalidConfig({"in_group_size": 8.0}, "in_group_size"),
-            InvalidConfig({"num_codebooks": "1"}, "num_codebooks"),
-            InvalidConfig({"nbits_per_codebook": None}, "nbits_per_codebook"),
-            InvalidConfig({"linear_weights_not_to_quantize": "lm_head.weight"}, "linear_weights_not_to_quantize"),
-        ),
         requirements=(Requirement("aqlm", "aqlm", None, "pip install 'aqlm[gpu,cpu]'"), ACCELERATE),
-        capabilities=PRE_QUANTIZED,
-        requires_calibration=True,
-        reference_twin="ref-aqlm",
-        codec="qconform.backends.aqlm:AqlmCodec",
-        checkpoint_writer="reference_quantizers.writers.aqlm:prequantized_checkpoint",
-        # bfloat16 on the CPU: aqlm's embedding_bag rounds ties away from zero, the twin to nearest even (1 ulp)
-        tolerances=Tolerances(rel_error=1.0, twin_atol=2**-6, across_devices=across_devices.AQLM),
+        inputs=Inputs(
+            default_config=aqlm,
+            configs=aqlm_configs,
+            invalid_configs=invalid_cases(
+                InvalidConfig({"in_group_size": 8.0}, "in_group_size"),
+                InvalidConfig({"num_codebooks": "1"}, "num_codebooks"),
+                InvalidConfig({"nbits_per_codebook": None}, "nbits_per_codebook"),
+                InvalidConfig({"linear_weights_not_to_quantize": "lm_head.weight"}, "linear_weights_not_to_quantize"),
+            ),
+            checkpoint_writer="reference_quantizers.writers.aqlm:prequantized_checkpoint",
+        ),
+        promises=Promises(
+            capabilities=PRE_QUANTIZED,
+            requires_calibration=True,
+            tolerances=Tolerances(rel_error=1.0, twin_atol=2**-6, across_devices=across_devices.AQLM),
+        ),
+        oracles=Oracles(
+            reference_twin="ref-aqlm",
+            codec="qconform.backends.aqlm:AqlmCodec",
+        ),
         known_deviations=(
             KnownDeviation(
                 check="test_output_embedding_stays_full_precision",
@@ -131,42 +146,44 @@ SPECS = (
     ),
     QuantizerSpec(
         method="vptq",
-        default_config=vptq,
-        invalid_configs=invalid_cases(
-            InvalidConfig({"enable_proxy_error": True}, "enable_proxy_error"),
-            InvalidConfig(
-                {"config_for_layers": {"model.layers.0.mlp.up_proj": {"is_indice_packed": False}}}, "is_indice_packed"
-            ),
-        ),
         requirements=(ACCELERATE, Requirement("vptq", "vptq", "0.0.4", "pip install -U vptq")),
-        capabilities=ON_GPU_PRE_QUANTIZED,
-        requires_calibration=True,
-        devices=("cuda",),
+        inputs=Inputs(
+            default_config=vptq,
+            invalid_configs=invalid_cases(
+                InvalidConfig({"enable_proxy_error": True}, "enable_proxy_error"),
+                InvalidConfig(
+                    {"config_for_layers": {"model.layers.0.mlp.up_proj": {"is_indice_packed": False}}},
+                    "is_indice_packed",
+                ),
+            ),
+            devices=("cuda",),
+        ),
+        promises=Promises(
+            capabilities=ON_GPU_PRE_QUANTIZED,
+            requires_calibration=True,
+        ),
     ),
     QuantizerSpec(
         method="spqr",
-        default_config=spqr,
-        invalid_configs=invalid_cases(
-            InvalidConfig({"bits": 4}, "bits"),
-            InvalidConfig({"beta1": 8}, "beta1"),
-            InvalidConfig({"beta2": "16"}, "beta2"),
-            InvalidConfig({"shapes": []}, "shapes"),
-        ),
         requirements=(ACCELERATE, Requirement("spqr_quant", "spqr_quant", None, "pip install 'spqr_quant[gpu]'")),
-        capabilities=ON_GPU_PRE_QUANTIZED,
-        requires_calibration=True,
-        devices=("cuda",),
-        dtypes=("float16",),
+        inputs=Inputs(
+            default_config=spqr,
+            invalid_configs=invalid_cases(
+                InvalidConfig({"bits": 4}, "bits"),
+                InvalidConfig({"beta1": 8}, "beta1"),
+                InvalidConfig({"beta2": "16"}, "beta2"),
+                InvalidConfig({"shapes": []}, "shapes"),
+            ),
+            devices=("cuda",),
+            dtypes=("float16",),
+        ),
+        promises=Promises(
+            capabilities=ON_GPU_PRE_QUANTIZED,
+            requires_calibration=True,
+        ),
     ),
     QuantizerSpec(
         method="higgs",
-        default_config=higgs,
-        configs=higgs_configs,
-        invalid_configs=invalid_cases(
-            InvalidConfig({"bits": 5}, "bits"),
-            InvalidConfig({"group_size": 32}, "group_size"),
-            InvalidConfig({"hadamard_size": 320, "group_size": 256}, "hadamard_size"),
-        ),
         requirements=(
             ACCELERATE,
             Requirement("flute", "flute-kernel", "0.4.1", "pip install 'flute-kernel>=0.3.0'"),
@@ -174,8 +191,19 @@ SPECS = (
                 "fast_hadamard_transform", "fast_hadamard_transform", None, "pip install fast_hadamard_transform"
             ),
         ),
-        capabilities=Capabilities(needs_accelerator=True),
-        devices=("cuda",),
-        dtypes=("float16", "bfloat16"),
+        inputs=Inputs(
+            default_config=higgs,
+            configs=higgs_configs,
+            invalid_configs=invalid_cases(
+                InvalidConfig({"bits": 5}, "bits"),
+                InvalidConfig({"group_size": 32}, "group_size"),
+                InvalidConfig({"hadamard_size": 320, "group_size": 256}, "hadamard_size"),
+            ),
+            devices=("cuda",),
+            dtypes=("float16", "bfloat16"),
+        ),
+        promises=Promises(
+            capabilities=Capabilities(needs_accelerator=True),
+        ),
     ),
 )

@@ -7,8 +7,17 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from qconform.spec import Capabilities, InvalidConfig, KnownDeviation, QuantizerSpec, Requirement
 from qconform.specs._common import MERGE_MUTATES_CHECKPOINT_OBJECT, TWO_GPU_RUN
+from qconform.specs.model import (
+    Capabilities,
+    Inputs,
+    InvalidConfig,
+    KnownDeviation,
+    Oracles,
+    Promises,
+    QuantizerSpec,
+    Requirement,
+)
 
 
 def _group(num_bits: int = 8, strategy: str = "channel", group_size: int | None = None, symmetric: bool = True):
@@ -91,20 +100,26 @@ NO_FORWARD_ON_TWO_GPUS = KnownDeviation(
 SPECS = (
     QuantizerSpec(
         method="compressed-tensors",
-        default_config=_config,
-        configs=configs,
-        invalid_configs=invalid,
-        loading_attributes=("dequantize", "use_optimized_inference"),
         requirements=(
             Requirement(
                 "compressed_tensors", "compressed-tensors", "0.15.0", "pip install 'compressed-tensors>=0.15.0'"
             ),
         ),
-        capabilities=Capabilities(quantizes_on_the_fly=False, trainable=True),
-        requires_calibration=True,
-        reference_twin="ref-compressed-tensors",
-        codec="qconform.backends.compressed_tensors:CompressedTensorsCodec",
-        checkpoint_writer="reference_quantizers.writers.compressed_tensors:prequantized_checkpoint",
+        inputs=Inputs(
+            default_config=_config,
+            configs=configs,
+            invalid_configs=invalid,
+            checkpoint_writer="reference_quantizers.writers.compressed_tensors:prequantized_checkpoint",
+        ),
+        promises=Promises(
+            loading_attributes=("dequantize", "use_optimized_inference"),
+            capabilities=Capabilities(quantizes_on_the_fly=False, trainable=True),
+            requires_calibration=True,
+        ),
+        oracles=Oracles(
+            reference_twin="ref-compressed-tensors",
+            codec="qconform.backends.compressed_tensors:CompressedTensorsCodec",
+        ),
         known_deviations=(MERGE_MUTATES_CHECKPOINT_OBJECT, *BFLOAT16_CODES_DEPEND_ON_DEVICE, NO_FORWARD_ON_TWO_GPUS),
     ),
 )

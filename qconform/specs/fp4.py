@@ -9,9 +9,18 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from qconform.spec import Capabilities, InvalidConfig, KnownDeviation, QuantizerSpec, Requirement
+from qconform.inputs.strategies import skip_lists
 from qconform.specs._common import KERNELS, MERGE_MUTATES_CHECKPOINT_OBJECT, config_builder
-from qconform.strategies import skip_lists
+from qconform.specs.model import (
+    Capabilities,
+    Inputs,
+    InvalidConfig,
+    KnownDeviation,
+    Oracles,
+    Promises,
+    QuantizerSpec,
+    Requirement,
+)
 
 mxfp4 = config_builder("Mxfp4Config")
 nvfp4 = config_builder("NVFP4Config")
@@ -51,39 +60,53 @@ def no_validation(config: str, line: str) -> KnownDeviation:
 SPECS = (
     QuantizerSpec(
         method="mxfp4",
-        default_config=mxfp4,
-        configs=lambda: st.builds(mxfp4, modules_to_not_convert=skip_lists(), dequantize=st.booleans()),
-        loading_attributes=("dequantize",),
         requirements=(Requirement("triton", "triton", "3.5.0", "pip install 'triton>=3.5'"), KERNELS),
-        prequantized_fallback="dequantize",
-        dtypes=("float16", "bfloat16", "float32"),
-        reference_twin="ref-mxfp4",
+        inputs=Inputs(
+            default_config=mxfp4,
+            configs=lambda: st.builds(mxfp4, modules_to_not_convert=skip_lists(), dequantize=st.booleans()),
+            dtypes=("float16", "bfloat16", "float32"),
+        ),
+        promises=Promises(
+            loading_attributes=("dequantize",),
+            prequantized_fallback="dequantize",
+        ),
+        oracles=Oracles(
+            reference_twin="ref-mxfp4",
+        ),
         known_deviations=(MERGE_MUTATES_CHECKPOINT_OBJECT,),
     ),
     QuantizerSpec(
         method="nvfp4",
-        default_config=nvfp4,
-        configs=lambda: st.builds(nvfp4, modules_to_not_convert=skip_lists()),
         requirements=(KERNELS,),
-        capabilities=Capabilities(needs_accelerator=True, serializable=False, loads_prequantized=False),
-        quantized_element_size=0.5,
-        devices=("cuda",),
-        reference_twin="ref-nvfp4",
+        inputs=Inputs(
+            default_config=nvfp4,
+            configs=lambda: st.builds(nvfp4, modules_to_not_convert=skip_lists()),
+            devices=("cuda",),
+        ),
+        promises=Promises(
+            capabilities=Capabilities(needs_accelerator=True, serializable=False, loads_prequantized=False),
+            quantized_element_size=0.5,
+        ),
+        oracles=Oracles(
+            reference_twin="ref-nvfp4",
+        ),
     ),
     QuantizerSpec(
         method="fouroversix",
-        default_config=fouroversix,
-        configs=lambda: st.builds(
-            fouroversix,
-            dtype=st.sampled_from(["nvfp4", "mxfp4"]),
-            scale_rule=st.sampled_from(["mse", "mae", "abs_max", "static_6", "static_4"]),
-            keep_master_weights=st.booleans(),
-            output_dtype=st.sampled_from(["bfloat16", "float16"]),
-        ),
-        invalid_configs=lambda: st.sampled_from(
-            [InvalidConfig({"dtype": "int4"}, "dtype"), InvalidConfig({"scale_rule": "median"}, "scale_rule")]
-        ),
         requirements=(Requirement("fouroversix", "fouroversix", None, "pip install fouroversix --no-build-isolation"),),
+        inputs=Inputs(
+            default_config=fouroversix,
+            configs=lambda: st.builds(
+                fouroversix,
+                dtype=st.sampled_from(["nvfp4", "mxfp4"]),
+                scale_rule=st.sampled_from(["mse", "mae", "abs_max", "static_6", "static_4"]),
+                keep_master_weights=st.booleans(),
+                output_dtype=st.sampled_from(["bfloat16", "float16"]),
+            ),
+            invalid_configs=lambda: st.sampled_from(
+                [InvalidConfig({"dtype": "int4"}, "dtype"), InvalidConfig({"scale_rule": "median"}, "scale_rule")]
+            ),
+        ),
         known_deviations=(
             no_validation("FourOverSixConfig", "1869"),
             KnownDeviation(
@@ -98,23 +121,27 @@ SPECS = (
     ),
     QuantizerSpec(
         method="fp_quant",
-        default_config=fp_quant,
-        configs=fp_quant_configs,
-        invalid_configs=lambda: st.sampled_from(
-            [
-                InvalidConfig({"forward_dtype": "int4"}, "forward_dtype"),
-                InvalidConfig({"backward_dtype": "fp16"}, "backward_dtype"),
-                InvalidConfig({"transform_init": "random"}, "transform_init"),
-                InvalidConfig({"forward_dtype": "nvfp4", "hadamard_group_size": 8}, "hadamard_group_size"),
-                InvalidConfig({"forward_dtype": "nvfp4", "forward_method": "quest"}, "forward_method"),
-            ]
-        ),
         requirements=(
             Requirement("fp_quant", "fp_quant", "0.3.2", "pip install fp_quant"),
             Requirement("qutlass", "qutlass", "0.2.0", "pip install qutlass (from github.com/IST-DASLab/qutlass)"),
         ),
-        capabilities=Capabilities(needs_accelerator=True, trainable=True),
-        devices=("cuda",),
-        dtypes=("bfloat16",),
+        inputs=Inputs(
+            default_config=fp_quant,
+            configs=fp_quant_configs,
+            invalid_configs=lambda: st.sampled_from(
+                [
+                    InvalidConfig({"forward_dtype": "int4"}, "forward_dtype"),
+                    InvalidConfig({"backward_dtype": "fp16"}, "backward_dtype"),
+                    InvalidConfig({"transform_init": "random"}, "transform_init"),
+                    InvalidConfig({"forward_dtype": "nvfp4", "hadamard_group_size": 8}, "hadamard_group_size"),
+                    InvalidConfig({"forward_dtype": "nvfp4", "forward_method": "quest"}, "forward_method"),
+                ]
+            ),
+            devices=("cuda",),
+            dtypes=("bfloat16",),
+        ),
+        promises=Promises(
+            capabilities=Capabilities(needs_accelerator=True, trainable=True),
+        ),
     ),
 )

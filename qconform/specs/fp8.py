@@ -10,9 +10,19 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from qconform.spec import Capabilities, InvalidConfig, KnownDeviation, QuantizerSpec, Requirement, Tolerances
+from qconform.inputs.strategies import optional, skip_lists
 from qconform.specs._common import ACCELERATE, MERGE_MUTATES_CHECKPOINT_OBJECT, TWO_GPU_RUN
-from qconform.strategies import optional, skip_lists
+from qconform.specs.model import (
+    Capabilities,
+    Inputs,
+    InvalidConfig,
+    KnownDeviation,
+    Oracles,
+    Promises,
+    QuantizerSpec,
+    Requirement,
+    Tolerances,
+)
 
 ON_GPU = Capabilities(needs_accelerator=True, trainable=True)
 
@@ -150,19 +160,24 @@ FORWARD_NEEDS_KERNELS = (
 SHARED_FP8_DEVIATIONS = (MERGE_MUTATES_CHECKPOINT_OBJECT, SKIP_LIST_REPLACED, BLOCK_SIZE_BECOMES_LIST)
 FP8 = QuantizerSpec(
     method="fp8",
-    default_config=_fine_grained,
-    configs=fp8_configs,
-    invalid_configs=fine_grained_invalid,
-    loading_attributes=("dequantize",),
     requirements=(ACCELERATE,),
-    capabilities=ON_GPU,
-    quantized_element_size=1.0,
-    prequantized_fallback="dequantize",
-    devices=("cuda",),
-    reference_twin="ref-fp8",
-    codec="qconform.backends.fp8:FineGrainedFp8Codec",
-    # FP8Linear on CUDA quantizes activations to FP8 per token and block of channels
-    tolerances=Tolerances(rel_error=0.08, forward_rel_error=0.05),
+    inputs=Inputs(
+        default_config=_fine_grained,
+        configs=fp8_configs,
+        invalid_configs=fine_grained_invalid,
+        devices=("cuda",),
+    ),
+    promises=Promises(
+        loading_attributes=("dequantize",),
+        capabilities=ON_GPU,
+        quantized_element_size=1.0,
+        prequantized_fallback="dequantize",
+        tolerances=Tolerances(rel_error=0.08, forward_rel_error=0.05),
+    ),
+    oracles=Oracles(
+        reference_twin="ref-fp8",
+        codec="qconform.backends.fp8:FineGrainedFp8Codec",
+    ),
     known_deviations=(
         *SHARED_FP8_DEVIATIONS,
         NOT_TRAINABLE_BEFORE_5_23,
@@ -185,15 +200,21 @@ SPECS = (
     MXFP8,
     QuantizerSpec(
         method="fbgemm_fp8",
-        default_config=_fbgemm,
-        configs=fbgemm_configs,
-        invalid_configs=lambda: st.sampled_from([InvalidConfig({"activation_scale_ub": -1.0}, "activation_scale_ub")]),
-        loading_attributes=("activation_scale_ub",),
         requirements=(Requirement("fbgemm_gpu", "fbgemm-gpu", None, "pip install fbgemm-gpu"), ACCELERATE),
-        capabilities=Capabilities(needs_accelerator=True),
-        quantized_element_size=1.0,
-        devices=("cuda",),
-        dtypes=("bfloat16",),
+        inputs=Inputs(
+            default_config=_fbgemm,
+            configs=fbgemm_configs,
+            invalid_configs=lambda: st.sampled_from(
+                [InvalidConfig({"activation_scale_ub": -1.0}, "activation_scale_ub")]
+            ),
+            devices=("cuda",),
+            dtypes=("bfloat16",),
+        ),
+        promises=Promises(
+            loading_attributes=("activation_scale_ub",),
+            capabilities=Capabilities(needs_accelerator=True),
+            quantized_element_size=1.0,
+        ),
         known_deviations=(
             MERGE_MUTATES_CHECKPOINT_OBJECT,
             KnownDeviation(

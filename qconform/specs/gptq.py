@@ -10,10 +10,20 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from qconform.spec import Capabilities, InvalidConfig, KnownDeviation, QuantizerSpec, Requirement, Tolerances
+from qconform.inputs.strategies import optional, skip_lists
 from qconform.specs import across_devices
 from qconform.specs._common import ACCELERATE, MERGE_MUTATES_CHECKPOINT_OBJECT, TWO_GPU_RUN
-from qconform.strategies import optional, skip_lists
+from qconform.specs.model import (
+    Capabilities,
+    Inputs,
+    InvalidConfig,
+    KnownDeviation,
+    Oracles,
+    Promises,
+    QuantizerSpec,
+    Requirement,
+    Tolerances,
+)
 
 GPTQMODEL = Requirement("gptqmodel", "gptqmodel", None, "pip install gptqmodel")
 OPTIMUM = Requirement("optimum", "optimum", None, "pip install optimum")
@@ -206,17 +216,23 @@ def awq_invalid() -> st.SearchStrategy[InvalidConfig]:
 SPECS = (
     QuantizerSpec(
         method="gptq",
-        default_config=_gptq,
-        configs=gptq_configs,
-        invalid_configs=gptq_invalid,
-        loading_attributes=LOADING,
         requirements=(GPTQMODEL, OPTIMUM),
-        capabilities=Capabilities(quantizes_on_the_fly=True, trainable=True),
-        reference_twin="ref-gptq",
-        codec="qconform.backends.gptq:GptqCodec",
-        tolerances=Tolerances(rel_error=rel_error_gptq, across_devices=across_devices.GPTQ),
-        checkpoint_writer="reference_quantizers.calibration.checkpoints:prequantized_checkpoint",
-        loading_overrides={"cuda": {"backend": GPTQ_CUDA_BACKEND}},
+        inputs=Inputs(
+            default_config=_gptq,
+            configs=gptq_configs,
+            invalid_configs=gptq_invalid,
+            checkpoint_writer="reference_quantizers.calibration.checkpoints:prequantized_checkpoint",
+            loading_overrides={"cuda": {"backend": GPTQ_CUDA_BACKEND}},
+        ),
+        promises=Promises(
+            loading_attributes=LOADING,
+            capabilities=Capabilities(quantizes_on_the_fly=True, trainable=True),
+            tolerances=Tolerances(rel_error=rel_error_gptq, across_devices=across_devices.GPTQ),
+        ),
+        oracles=Oracles(
+            reference_twin="ref-gptq",
+            codec="qconform.backends.gptq:GptqCodec",
+        ),
         notes=CUDA_KERNEL_NOTE.format(backend=GPTQ_CUDA_BACKEND),
         known_deviations=(
             MERGE_MUTATES_CHECKPOINT_OBJECT,
@@ -262,18 +278,24 @@ SPECS = (
     ),
     QuantizerSpec(
         method="awq",
-        default_config=_awq,
-        configs=awq_configs,
-        invalid_configs=awq_invalid,
-        loading_attributes=LOADING,
         requirements=(GPTQMODEL, ACCELERATE),
-        capabilities=Capabilities(quantizes_on_the_fly=False, trainable=True),
-        requires_calibration=True,
-        reference_twin="ref-awq",
-        codec="qconform.backends.awq:AutoAwqCodec",
-        tolerances=Tolerances(rel_error=rel_error_awq),
-        checkpoint_writer="reference_quantizers.calibration.checkpoints:prequantized_checkpoint",
-        loading_overrides={"cuda": {"backend": AWQ_CUDA_BACKEND}},
+        inputs=Inputs(
+            default_config=_awq,
+            configs=awq_configs,
+            invalid_configs=awq_invalid,
+            checkpoint_writer="reference_quantizers.calibration.checkpoints:prequantized_checkpoint",
+            loading_overrides={"cuda": {"backend": AWQ_CUDA_BACKEND}},
+        ),
+        promises=Promises(
+            loading_attributes=LOADING,
+            capabilities=Capabilities(quantizes_on_the_fly=False, trainable=True),
+            requires_calibration=True,
+            tolerances=Tolerances(rel_error=rel_error_awq),
+        ),
+        oracles=Oracles(
+            reference_twin="ref-awq",
+            codec="qconform.backends.awq:AutoAwqCodec",
+        ),
         notes=CUDA_KERNEL_NOTE.format(backend=AWQ_CUDA_BACKEND),
         known_deviations=(
             MERGE_MUTATES_CHECKPOINT_OBJECT,

@@ -8,9 +8,19 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from qconform.spec import InvalidConfig, KnownDeviation, QuantizerSpec, Requirement, Tolerances, cannot_load
+from qconform.inputs.strategies import optional, powers_of_two
 from qconform.specs import across_devices
-from qconform.strategies import optional, powers_of_two
+from qconform.specs.model import (
+    Inputs,
+    InvalidConfig,
+    KnownDeviation,
+    Oracles,
+    Promises,
+    QuantizerSpec,
+    Requirement,
+    Tolerances,
+    cannot_load,
+)
 
 
 def _config(**kwargs):
@@ -99,14 +109,20 @@ FLOAT16_SOLVER_ACROSS_DEVICES = KnownDeviation(
 SPECS = (
     QuantizerSpec(
         method="hqq",
-        default_config=_config,
-        configs=configs,
-        invalid_configs=invalid,
         requirements=(Requirement("hqq", "hqq", "0.2.1", "pip install 'hqq>=0.2.1'"),),
-        quantized_element_size=element_size,
-        reference_twin="ref-hqq",
-        codec="qconform.backends.hqq:HqqCodec",
-        tolerances=Tolerances(rel_error=rel_error, across_devices=across_devices.HQQ),
+        inputs=Inputs(
+            default_config=_config,
+            configs=configs,
+            invalid_configs=invalid,
+        ),
+        promises=Promises(
+            quantized_element_size=element_size,
+            tolerances=Tolerances(rel_error=rel_error, across_devices=across_devices.HQQ),
+        ),
+        oracles=Oracles(
+            reference_twin="ref-hqq",
+            codec="qconform.backends.hqq:HqqCodec",
+        ),
         known_deviations=(
             *cannot_load(
                 "transformers 5.x cannot load a model with HqqConfig: HqqHfQuantizer implements no "

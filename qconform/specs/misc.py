@@ -7,10 +7,20 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from qconform.spec import Capabilities, InvalidConfig, KnownDeviation, QuantizerSpec, Requirement, Tolerances
+from qconform.inputs.strategies import skip_lists
 from qconform.specs import across_devices
 from qconform.specs._common import ACCELERATE, KERNELS, MERGE_MUTATES_CHECKPOINT_OBJECT, config_builder, invalid_cases
-from qconform.strategies import skip_lists
+from qconform.specs.model import (
+    Capabilities,
+    Inputs,
+    InvalidConfig,
+    KnownDeviation,
+    Oracles,
+    Promises,
+    QuantizerSpec,
+    Requirement,
+    Tolerances,
+)
 
 bitnet = config_builder("BitNetQuantConfig")
 eetq = config_builder("EetqConfig")
@@ -34,49 +44,65 @@ BITNET_TOLERANCES = Tolerances(
 SPECS = (
     QuantizerSpec(
         method="bitnet",
-        default_config=bitnet,
-        configs=lambda: st.builds(
-            bitnet,
-            linear_class=st.sampled_from(["bitlinear", "autobitlinear"]),
-            quantization_mode=st.sampled_from(["online", "offline"]),
-            use_rms_norm=st.booleans(),
-            modules_to_not_convert=skip_lists(),
-        ),
-        invalid_configs=invalid_cases(
-            InvalidConfig({"linear_class": "linear"}, "linear_class"),
-            InvalidConfig({"quantization_mode": "lazy"}, "quantization_mode"),
-        ),
         requirements=(ACCELERATE,),
-        capabilities=Capabilities(quantizes_on_the_fly=False),
-        requires_calibration=True,
-        reference_twin="ref-bitnet",
-        codec="qconform.backends.bitnet:BitNetCodec",
-        checkpoint_writer="reference_quantizers.bitnet:write_checkpoint",
-        tolerances=BITNET_TOLERANCES,
+        inputs=Inputs(
+            default_config=bitnet,
+            configs=lambda: st.builds(
+                bitnet,
+                linear_class=st.sampled_from(["bitlinear", "autobitlinear"]),
+                quantization_mode=st.sampled_from(["online", "offline"]),
+                use_rms_norm=st.booleans(),
+                modules_to_not_convert=skip_lists(),
+            ),
+            invalid_configs=invalid_cases(
+                InvalidConfig({"linear_class": "linear"}, "linear_class"),
+                InvalidConfig({"quantization_mode": "lazy"}, "quantization_mode"),
+            ),
+            checkpoint_writer="reference_quantizers.bitnet:write_checkpoint",
+        ),
+        promises=Promises(
+            capabilities=Capabilities(quantizes_on_the_fly=False),
+            requires_calibration=True,
+            tolerances=BITNET_TOLERANCES,
+        ),
+        oracles=Oracles(
+            reference_twin="ref-bitnet",
+            codec="qconform.backends.bitnet:BitNetCodec",
+        ),
     ),
     QuantizerSpec(
         method="eetq",
-        default_config=eetq,
-        configs=lambda: st.builds(eetq, modules_to_not_convert=skip_lists()),
-        invalid_configs=invalid_cases(InvalidConfig({"weights": "int4"}, "weights")),
         requirements=(KERNELS, ACCELERATE),
-        capabilities=Capabilities(needs_accelerator=True, trainable=True),
-        quantized_element_size=1.0,
-        devices=("cuda",),
-        reference_twin="ref-eetq",
+        inputs=Inputs(
+            default_config=eetq,
+            configs=lambda: st.builds(eetq, modules_to_not_convert=skip_lists()),
+            invalid_configs=invalid_cases(InvalidConfig({"weights": "int4"}, "weights")),
+            devices=("cuda",),
+        ),
+        promises=Promises(
+            capabilities=Capabilities(needs_accelerator=True, trainable=True),
+            quantized_element_size=1.0,
+        ),
+        oracles=Oracles(
+            reference_twin="ref-eetq",
+        ),
     ),
     QuantizerSpec(
         method="gemma",
-        default_config=gemma,
-        configs=lambda: st.builds(
-            gemma,
-            num_bits=st.sampled_from([2, 4, 8]),
-            quantize_embeddings=st.booleans(),
-            modules_to_not_convert=skip_lists(),
+        inputs=Inputs(
+            default_config=gemma,
+            configs=lambda: st.builds(
+                gemma,
+                num_bits=st.sampled_from([2, 4, 8]),
+                quantize_embeddings=st.booleans(),
+                modules_to_not_convert=skip_lists(),
+            ),
+            invalid_configs=invalid_cases(InvalidConfig({"num_bits": 3}, "num_bits")),
         ),
-        invalid_configs=invalid_cases(InvalidConfig({"num_bits": 3}, "num_bits")),
-        capabilities=Capabilities(quantizes_on_the_fly=False, serializable=True),
-        requires_calibration=True,
+        promises=Promises(
+            capabilities=Capabilities(quantizes_on_the_fly=False, serializable=True),
+            requires_calibration=True,
+        ),
         known_deviations=(
             KnownDeviation(
                 check="test_invalid_config_refused",
@@ -87,30 +113,38 @@ SPECS = (
     ),
     QuantizerSpec(
         method="gguf",
-        default_config=gguf,
-        configs=lambda: st.builds(gguf, dequantize=st.booleans()),
-        capabilities=Capabilities(quantizes_on_the_fly=False),
+        inputs=Inputs(
+            default_config=gguf,
+            configs=lambda: st.builds(gguf, dequantize=st.booleans()),
+        ),
+        promises=Promises(
+            capabilities=Capabilities(quantizes_on_the_fly=False),
+        ),
         notes="loaded through from_pretrained(..., gguf_file=...); the checkpoint path here carries GgufConfig in "
         "config.json, which reaches the same quantizer without a file",
     ),
     QuantizerSpec(
         method="metal",
-        default_config=metal,
-        configs=lambda: st.builds(
-            metal,
-            bits=st.sampled_from([2, 4, 8]),
-            group_size=st.sampled_from([32, 64, 128]),
-            modules_to_not_convert=skip_lists(),
-            dequantize=st.booleans(),
-        ),
-        invalid_configs=invalid_cases(
-            InvalidConfig({"bits": 3}, "bits"), InvalidConfig({"group_size": 0}, "group_size")
-        ),
-        loading_attributes=("dequantize",),
         requirements=(KERNELS,),
-        capabilities=Capabilities(needs_accelerator=True),
-        prequantized_fallback="dequantize",
-        devices=("mps",),
+        inputs=Inputs(
+            default_config=metal,
+            configs=lambda: st.builds(
+                metal,
+                bits=st.sampled_from([2, 4, 8]),
+                group_size=st.sampled_from([32, 64, 128]),
+                modules_to_not_convert=skip_lists(),
+                dequantize=st.booleans(),
+            ),
+            invalid_configs=invalid_cases(
+                InvalidConfig({"bits": 3}, "bits"), InvalidConfig({"group_size": 0}, "group_size")
+            ),
+            devices=("mps",),
+        ),
+        promises=Promises(
+            loading_attributes=("dequantize",),
+            capabilities=Capabilities(needs_accelerator=True),
+            prequantized_fallback="dequantize",
+        ),
         known_deviations=(
             MERGE_MUTATES_CHECKPOINT_OBJECT,
             KnownDeviation(
@@ -125,20 +159,22 @@ SPECS = (
     ),
     QuantizerSpec(
         method="sinq",
-        default_config=sinq,
-        configs=lambda: st.builds(
-            sinq,
-            nbits=st.sampled_from([2, 3, 4, 8]),
-            group_size=st.sampled_from([32, 64, 128]),
-            tiling_mode=st.sampled_from(["1D", "2D"]),
-            method=st.just("sinq"),
-            modules_to_not_convert=skip_lists(),
-        ),
-        invalid_configs=invalid_cases(
-            InvalidConfig({"method": "qsinq"}, "method"),
-            InvalidConfig({"nbits": "four"}, "nbits"),
-        ),
         requirements=(Requirement("sinq", "sinq", None, "pip install sinq"),),
+        inputs=Inputs(
+            default_config=sinq,
+            configs=lambda: st.builds(
+                sinq,
+                nbits=st.sampled_from([2, 3, 4, 8]),
+                group_size=st.sampled_from([32, 64, 128]),
+                tiling_mode=st.sampled_from(["1D", "2D"]),
+                method=st.just("sinq"),
+                modules_to_not_convert=skip_lists(),
+            ),
+            invalid_configs=invalid_cases(
+                InvalidConfig({"method": "qsinq"}, "method"),
+                InvalidConfig({"nbits": "four"}, "nbits"),
+            ),
+        ),
         known_deviations=(
             KnownDeviation(
                 check="test_invalid_config_refused",

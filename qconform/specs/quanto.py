@@ -7,9 +7,19 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from qconform.spec import Capabilities, InvalidConfig, KnownDeviation, QuantizerSpec, Requirement, Tolerances
+from qconform.inputs.strategies import skip_lists
 from qconform.specs import across_devices
-from qconform.strategies import skip_lists
+from qconform.specs.model import (
+    Capabilities,
+    Inputs,
+    InvalidConfig,
+    KnownDeviation,
+    Oracles,
+    Promises,
+    QuantizerSpec,
+    Requirement,
+    Tolerances,
+)
 
 ELEMENT_SIZES = {"int8": 1.0, "float8": 1.0, "int4": 0.5, "int2": 0.25}
 # Worst relative Frobenius error measured over qconform's weights (every kind, shape, scale and dtype, 24 configs
@@ -64,18 +74,24 @@ def invalid() -> st.SearchStrategy[InvalidConfig]:
 SPECS = (
     QuantizerSpec(
         method="quanto",
-        default_config=_config,
-        configs=configs,
-        invalid_configs=invalid,
         requirements=(
             Requirement("optimum.quanto", "optimum-quanto", None, "pip install optimum-quanto"),
             Requirement("accelerate", "accelerate", "1.1.0"),
         ),
-        capabilities=Capabilities(serializable=False, trainable=True),
-        quantized_element_size=lambda config: ELEMENT_SIZES.get(config.weights),
-        reference_twin="ref-quanto",
-        codec="qconform.backends.quanto:QuantoCodec",
-        tolerances=Tolerances(rel_error=rel_error, across_devices=across_devices.QUANTO),
+        inputs=Inputs(
+            default_config=_config,
+            configs=configs,
+            invalid_configs=invalid,
+        ),
+        promises=Promises(
+            capabilities=Capabilities(serializable=False, trainable=True),
+            quantized_element_size=lambda config: ELEMENT_SIZES.get(config.weights),
+            tolerances=Tolerances(rel_error=rel_error, across_devices=across_devices.QUANTO),
+        ),
+        oracles=Oracles(
+            reference_twin="ref-quanto",
+            codec="qconform.backends.quanto:QuantoCodec",
+        ),
         known_deviations=(
             FLOAT16_SCALES_UNDERFLOW,
             KnownDeviation(

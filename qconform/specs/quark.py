@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from qconform.spec import Capabilities, QuantizerSpec, Requirement
+from qconform.specs.model import Capabilities, Inputs, Promises, QuantizerSpec, Requirement
 
 
 def _default():
@@ -14,10 +14,14 @@ def _default():
 SPECS = (
     QuantizerSpec(
         method="quark",
-        default_config=_default,
         requirements=(Requirement("quark", "amd-quark", "0.12", "pip install 'amd-quark>=0.12'"),),
-        capabilities=Capabilities(quantizes_on_the_fly=False, serializable=False),
-        requires_calibration=True,
+        inputs=Inputs(
+            default_config=_default,
+        ),
+        promises=Promises(
+            capabilities=Capabilities(quantizes_on_the_fly=False, serializable=False),
+            requires_calibration=True,
+        ),
         notes="the default config is QuarkConfig() as a placeholder: with quark installed it needs a checkpoint's "
         "quantization_config (quant_method, export, ...), which no offline fixture provides yet",
     ),

@@ -8,9 +8,18 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from qconform.spec import InvalidConfig, KnownDeviation, QuantizerSpec, Requirement, Tolerances
+from qconform.inputs.strategies import powers_of_two, skip_lists
 from qconform.specs import across_devices
-from qconform.strategies import powers_of_two, skip_lists
+from qconform.specs.model import (
+    Inputs,
+    InvalidConfig,
+    KnownDeviation,
+    Oracles,
+    Promises,
+    QuantizerSpec,
+    Requirement,
+    Tolerances,
+)
 
 TORCHAO = Requirement("torchao", "torchao", "0.15.0", "pip install 'torchao>=0.15.0'")
 
@@ -118,14 +127,20 @@ MEASURED_DEVIATIONS = (
 SPECS = (
     QuantizerSpec(
         method="torchao",
-        default_config=_config,
-        configs=configs,
-        invalid_configs=invalid,
         requirements=(TORCHAO,),
-        quantized_element_size=element_size,
-        reference_twin="ref-torchao",
-        codec="qconform.backends.torchao:TorchAoCodec",
-        tolerances=Tolerances(across_devices=across_devices.TORCHAO),
+        inputs=Inputs(
+            default_config=_config,
+            configs=configs,
+            invalid_configs=invalid,
+        ),
+        promises=Promises(
+            quantized_element_size=element_size,
+            tolerances=Tolerances(across_devices=across_devices.TORCHAO),
+        ),
+        oracles=Oracles(
+            reference_twin="ref-torchao",
+            codec="qconform.backends.torchao:TorchAoCodec",
+        ),
         known_deviations=(
             *MEASURED_DEVIATIONS,
             KnownDeviation(

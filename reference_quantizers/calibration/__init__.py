@@ -13,6 +13,7 @@ Everything is offline: token ids come from a seeded generator, models are qconfo
 
 from __future__ import annotations
 
-from reference_quantizers.calibration.data import Calibration, synthetic_inputs
+from qconform.inputs.activations import synthetic_inputs
+from reference_quantizers.calibration.data import Calibration
 
 __all__ = ["Calibration", "synthetic_inputs"]

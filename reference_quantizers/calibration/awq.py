@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from reference_quantizers.calibration.capture import capture_inputs, decoder_blocks
-from reference_quantizers.numerics import awq as awq_numerics
+from reference_quantizers.formats import awq as awq_numerics
 
 # (operation before, Linears after), relative to a decoder block; first match of the first Linear wins
 _PATTERNS: tuple[tuple[str, tuple[str, ...]], ...] = (

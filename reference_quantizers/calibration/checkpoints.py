@@ -3,7 +3,7 @@
 ``prequantized_checkpoint("gptq", "llama", GPTQConfig(bits=4))`` returns a directory with a tiny
 Llama quantized by the GPTQ twin and the real ``quantization_config`` (``quant_method: gptq``);
 ``"ref-gptq"`` gives the same tensors under the twin's key. Checkpoints are written once under
-``qconform.tiny_models.cache_dir() / "prequantized"`` and reused; the cache key covers the method,
+``qconform.inputs.tiny_models.cache_dir() / "prequantized"`` and reused; the cache key covers the method,
 architecture, config, calibration, library versions and the source of the numerics that wrote them.
 """
 
@@ -42,7 +42,7 @@ def _family(method_key: str) -> tuple[type, Callable[..., Path]]:
 def _sources_digest() -> str:
     """Digest of the code that decides the checkpoint's bytes, so that a change of it invalidates the cache."""
     import reference_quantizers.calibration as calibration
-    import reference_quantizers.numerics as numerics
+    import reference_quantizers.formats as numerics
 
     digest = hashlib.sha256()
     for package in (numerics, calibration):
@@ -63,7 +63,7 @@ def prequantized_checkpoint(
     """
     import transformers
 
-    from qconform.tiny_models import cache_dir, tiny_checkpoint
+    from qconform.inputs.tiny_models import cache_dir, tiny_checkpoint
 
     config_class, write = _family(method_key)
     if config is None:

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from reference_quantizers.calibration.capture import block_linears, capture_inputs, decoder_blocks
-from reference_quantizers.numerics import gptq as gptq_numerics
+from reference_quantizers.formats import gptq as gptq_numerics
 
 
 @torch.no_grad()

@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from qconform.spec import Capabilities, InvalidConfig, KnownDeviation, QuantizerSpec, Tolerances
+from qconform.inputs.strategies import skip_lists
 from qconform.specs import across_devices
-from qconform.strategies import skip_lists
+from qconform.specs.model import (
+    Capabilities,
+    Inputs,
+    InvalidConfig,
+    KnownDeviation,
+    Oracles,
+    Promises,
+    QuantizerSpec,
+    Tolerances,
+)
 
 
 def _configs() -> st.SearchStrategy:
@@ -36,21 +45,27 @@ def _element_size(config) -> float:
 SPECS = (
     QuantizerSpec(
         method="ref-aqlm",
-        default_config=_default,
-        configs=_configs,
-        invalid_configs=lambda: st.sampled_from(
-            [
-                InvalidConfig({"in_group_size": 0}, "in_group_size"),
-                InvalidConfig({"num_codebooks": 1.5}, "num_codebooks"),
-                InvalidConfig({"nbits_per_codebook": 17}, "nbits_per_codebook"),
-                InvalidConfig({"linear_weights_not_to_quantize": [3]}, "linear_weights_not_to_quantize"),
-            ]
+        inputs=Inputs(
+            default_config=_default,
+            configs=_configs,
+            invalid_configs=lambda: st.sampled_from(
+                [
+                    InvalidConfig({"in_group_size": 0}, "in_group_size"),
+                    InvalidConfig({"num_codebooks": 1.5}, "num_codebooks"),
+                    InvalidConfig({"nbits_per_codebook": 17}, "nbits_per_codebook"),
+                    InvalidConfig({"linear_weights_not_to_quantize": [3]}, "linear_weights_not_to_quantize"),
+                ]
+            ),
         ),
-        capabilities=Capabilities(dequantizable=True, deterministic=True),
-        quantized_element_size=_element_size,
-        mirrors="aqlm",
-        codec="reference_quantizers.aqlm:RefAqlmQuantizer.codec",
-        tolerances=Tolerances(rel_error=1.0, across_devices=across_devices.AQLM),
+        promises=Promises(
+            capabilities=Capabilities(dequantizable=True, deterministic=True),
+            quantized_element_size=_element_size,
+            tolerances=Tolerances(rel_error=1.0, across_devices=across_devices.AQLM),
+        ),
+        oracles=Oracles(
+            mirrors="aqlm",
+            codec="reference_quantizers.aqlm:RefAqlmQuantizer.codec",
+        ),
         known_deviations=(
             KnownDeviation(
                 check="test_memory_estimate_matches_footprint",

@@ -4,10 +4,19 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from qconform.spec import Capabilities, InvalidConfig, KnownDeviation, QuantizerSpec, Tolerances
+from qconform.inputs.strategies import skip_lists
 from qconform.specs import across_devices
 from qconform.specs.gptq import CONSTANT_GROUPS_LOST, OVERFLOW_GROUPS_PACKED_UNDEFINED, rel_error_awq
-from qconform.strategies import skip_lists
+from qconform.specs.model import (
+    Capabilities,
+    Inputs,
+    InvalidConfig,
+    KnownDeviation,
+    Oracles,
+    Promises,
+    QuantizerSpec,
+    Tolerances,
+)
 
 
 def _configs() -> st.SearchStrategy:
@@ -58,19 +67,23 @@ FP16_SCALES_OVERFLOW = KnownDeviation(
 SPECS = (
     QuantizerSpec(
         method="ref-awq",
-        default_config=_default,
-        configs=_configs,
-        invalid_configs=_invalid,
-        capabilities=Capabilities(quantizes_on_the_fly=False, dequantizable=True, deterministic=True),
-        requires_calibration=True,
-        quantized_element_size=_element_size,
-        mirrors="awq",
-        codec="reference_quantizers.awq:RefAwqQuantizer.codec",
-        checkpoint_writer="reference_quantizers.calibration.checkpoints:prequantized_checkpoint",
+        inputs=Inputs(
+            default_config=_default,
+            configs=_configs,
+            invalid_configs=_invalid,
+            checkpoint_writer="reference_quantizers.calibration.checkpoints:prequantized_checkpoint",
+        ),
+        promises=Promises(
+            capabilities=Capabilities(quantizes_on_the_fly=False, dequantizable=True, deterministic=True),
+            requires_calibration=True,
+            quantized_element_size=_element_size,
+            tolerances=Tolerances(rel_error=rel_error_awq, logits_drift=0.3, across_devices=across_devices.REF_AWQ),
+        ),
+        oracles=Oracles(
+            mirrors="awq",
+            codec="reference_quantizers.awq:RefAwqQuantizer.codec",
+        ),
         known_deviations=(FP16_SCALES_OVERFLOW, CONSTANT_GROUPS_LOST, OVERFLOW_GROUPS_PACKED_UNDEFINED),
-        # the real method's bound and constant-group deviation (measured on both: see qconform.specs.gptq)
-        # tiny models: drift 0.16-0.17 measured
-        tolerances=Tolerances(rel_error=rel_error_awq, logits_drift=0.3, across_devices=across_devices.REF_AWQ),
         notes="twin of awq: activation-aware scale search (n_grid ratios of mean |x|, output MSE of the group's "
         "Linears), folded into the preceding norm or Linear, then grouped asymmetric int4 in AutoAWQ's GEMM layout "
         "(order 0,2,4,6,1,3,5,7). Codec (round to nearest + packing) equals AutoAWQ 0.2.9's pseudo_quantize_tensor "

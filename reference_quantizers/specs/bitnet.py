@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from qconform.spec import Capabilities, QuantizerSpec
+from qconform.inputs.strategies import skip_lists
 from qconform.specs.misc import BITNET_TOLERANCES
-from qconform.strategies import skip_lists
+from qconform.specs.model import Capabilities, Inputs, Oracles, Promises, QuantizerSpec
 
 
 def _configs() -> st.SearchStrategy:
@@ -28,13 +28,19 @@ def _default():
 SPECS = (
     QuantizerSpec(
         method="ref-bitnet",
-        default_config=_default,
-        configs=_configs,
-        capabilities=Capabilities(dequantizable=True, deterministic=True),
-        quantized_element_size=0.25,
-        mirrors="bitnet",
-        codec="reference_quantizers.bitnet:RefBitNetQuantizer.codec",
-        tolerances=BITNET_TOLERANCES,  # the real method's bounds (measured on both: see there)
+        inputs=Inputs(
+            default_config=_default,
+            configs=_configs,
+        ),
+        promises=Promises(
+            capabilities=Capabilities(dequantizable=True, deterministic=True),
+            quantized_element_size=0.25,
+            tolerances=BITNET_TOLERANCES,
+        ),
+        oracles=Oracles(
+            mirrors="bitnet",
+            codec="reference_quantizers.bitnet:RefBitNetQuantizer.codec",
+        ),
         notes="twin of bitnet (BitLinear): quantizes on the fly, checkpoints load through BitNetHfQuantizer",
     ),
 )

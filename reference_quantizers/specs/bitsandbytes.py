@@ -4,10 +4,19 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from qconform.spec import Capabilities, InvalidConfig, KnownDeviation, QuantizerSpec, Tolerances
+from qconform.inputs.strategies import dtype_names, powers_of_two, skip_lists
 from qconform.specs import across_devices
 from qconform.specs.bitsandbytes import REL_ERROR_8BIT, rel_error_4bit
-from qconform.strategies import dtype_names, powers_of_two, skip_lists
+from qconform.specs.model import (
+    Capabilities,
+    Inputs,
+    InvalidConfig,
+    KnownDeviation,
+    Oracles,
+    Promises,
+    QuantizerSpec,
+    Tolerances,
+)
 
 
 def _configs_4bit() -> st.SearchStrategy:
@@ -91,37 +100,47 @@ def _default_8bit():
 SPECS = (
     QuantizerSpec(
         method="ref-bitsandbytes_4bit",
-        default_config=_default_4bit,
-        configs=_configs_4bit,
-        invalid_configs=_invalid_4bit,
-        capabilities=Capabilities(dequantizable=True, deterministic=True),
-        quantized_element_size=_element_size_4bit,
-        mirrors="bitsandbytes_4bit",
-        codec="reference_quantizers.bnb_4bit:RefBnb4bitQuantizer.codec",
-        # the real method's bounds: the same numbers
-        tolerances=Tolerances(rel_error=rel_error_4bit, across_devices=across_devices.REF_BITSANDBYTES_4BIT),
+        inputs=Inputs(
+            default_config=_default_4bit,
+            configs=_configs_4bit,
+            invalid_configs=_invalid_4bit,
+        ),
+        promises=Promises(
+            capabilities=Capabilities(dequantizable=True, deterministic=True),
+            quantized_element_size=_element_size_4bit,
+            tolerances=Tolerances(rel_error=rel_error_4bit, across_devices=across_devices.REF_BITSANDBYTES_4BIT),
+        ),
+        oracles=Oracles(
+            mirrors="bitsandbytes_4bit",
+            codec="reference_quantizers.bnb_4bit:RefBnb4bitQuantizer.codec",
+        ),
         known_deviations=(CPU_DEQUANTIZE,),
         notes="twin of bitsandbytes 4-bit (NF4/FP4, block sizes 32-4096, double quantization); quantizes "
         "bit for bit as bitsandbytes 0.50.2 on the CPU; checkpoints interchangeable with Bnb4BitHfQuantizer",
     ),
     QuantizerSpec(
         method="ref-bitsandbytes_8bit",
-        default_config=_default_8bit,
-        configs=_configs_8bit,
-        invalid_configs=_invalid_8bit,
-        capabilities=Capabilities(dequantizable=True, deterministic=True),
-        quantized_element_size=1.0,
-        mirrors="bitsandbytes_8bit",
-        codec="reference_quantizers.bnb_8bit:RefBnb8bitQuantizer.codec",
-        # LLM.int8 quantizes activations too (outlier columns aside): the forward is not the dequantized matmul
-        tolerances=Tolerances(rel_error=REL_ERROR_8BIT, forward_rel_error=0.05),
+        inputs=Inputs(
+            default_config=_default_8bit,
+            configs=_configs_8bit,
+            invalid_configs=_invalid_8bit,
+        ),
+        promises=Promises(
+            capabilities=Capabilities(dequantizable=True, deterministic=True),
+            quantized_element_size=1.0,
+            tolerances=Tolerances(rel_error=REL_ERROR_8BIT, forward_rel_error=0.05),
+        ),
+        oracles=Oracles(
+            mirrors="bitsandbytes_8bit",
+            codec="reference_quantizers.bnb_8bit:RefBnb8bitQuantizer.codec",
+        ),
         known_deviations=(
             KnownDeviation(
                 check="test_finite_weights_give_finite_results",
                 reason="the twin quantizes from a float16 copy of the weight, as bitsandbytes' Int8Params does (it "
                 "reproduces it bit for bit): a bfloat16 or float32 weight beyond float16's range (|w| > 65504) gets "
                 "an infinite row absmax (SCB) and dequantizes to NaN",
-                evidence="reference_quantizers/numerics/llm_int8.py:29-32 (values.to(torch.float16) before the "
+                evidence="reference_quantizers/formats/llm_int8.py:29-32 (values.to(torch.float16) before the "
                 "absmax), mirroring bitsandbytes 0.50.2 nn/modules.py:742; measured: 'huge' heavy-tailed and "
                 "outlier-column 128x128 bfloat16 weights give 87/128 and 90/128 infinite SCB",
             ),

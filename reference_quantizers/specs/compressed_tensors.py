@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from qconform.spec import Capabilities, InvalidConfig, QuantizerSpec, Tolerances
 from qconform.specs.compressed_tensors import BFLOAT16_CODES_DEPEND_ON_DEVICE
+from qconform.specs.model import Capabilities, Inputs, InvalidConfig, Oracles, Promises, QuantizerSpec, Tolerances
 
 
 @st.composite
@@ -59,14 +59,20 @@ def _invalid() -> st.SearchStrategy[InvalidConfig]:
 SPECS = (
     QuantizerSpec(
         method="ref-compressed-tensors",
-        default_config=_default,
-        configs=_schemes,
-        invalid_configs=_invalid,
-        capabilities=Capabilities(dequantizable=True, deterministic=True),
-        quantized_element_size=_element_size,
-        mirrors="compressed-tensors",
-        codec="reference_quantizers.compressed_tensors:RefCompressedTensorsQuantizer.codec",
-        tolerances=Tolerances(rel_error=1.0),
+        inputs=Inputs(
+            default_config=_default,
+            configs=_schemes,
+            invalid_configs=_invalid,
+        ),
+        promises=Promises(
+            capabilities=Capabilities(dequantizable=True, deterministic=True),
+            quantized_element_size=_element_size,
+            tolerances=Tolerances(rel_error=1.0),
+        ),
+        oracles=Oracles(
+            mirrors="compressed-tensors",
+            codec="reference_quantizers.compressed_tensors:RefCompressedTensorsQuantizer.codec",
+        ),
         known_deviations=tuple(d for d in BFLOAT16_CODES_DEPEND_ON_DEVICE if d.check == "test_codec_matches_twin"),
         notes="twin of compressed-tensors: the config is compressed-tensors' quantization_config (one group), "
         "checkpoints interchange with CompressedTensorsHfQuantizer by quant_method alone; scales, zero points, "

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from qconform.spec import Capabilities, InvalidConfig, QuantizerSpec, Tolerances
-from qconform.strategies import skip_lists
+from qconform.inputs.strategies import skip_lists
+from qconform.specs.model import Capabilities, Inputs, InvalidConfig, Oracles, Promises, QuantizerSpec, Tolerances
 
 
 def _configs() -> st.SearchStrategy:
@@ -23,15 +23,20 @@ def _default():
 SPECS = (
     QuantizerSpec(
         method="ref-eetq",
-        default_config=_default,
-        configs=_configs,
-        invalid_configs=lambda: st.sampled_from([InvalidConfig({"weights": "int4"}, "weights")]),
-        capabilities=Capabilities(dequantizable=True, deterministic=True),
-        quantized_element_size=1.0,
-        mirrors="eetq",
-        codec="reference_quantizers.eetq:RefEetqQuantizer.codec",
-        # measured worst relative error: 0.011 on normal weights, 0.034 with outlier columns or heavy tails
-        tolerances=Tolerances(rel_error=0.05),
+        inputs=Inputs(
+            default_config=_default,
+            configs=_configs,
+            invalid_configs=lambda: st.sampled_from([InvalidConfig({"weights": "int4"}, "weights")]),
+        ),
+        promises=Promises(
+            capabilities=Capabilities(dequantizable=True, deterministic=True),
+            quantized_element_size=1.0,
+            tolerances=Tolerances(rel_error=0.05),
+        ),
+        oracles=Oracles(
+            mirrors="eetq",
+            codec="reference_quantizers.eetq:RefEetqQuantizer.codec",
+        ),
         notes="twin of eetq; writes transformers' EetqLinear checkpoint (weight int8 (in, out), weight_scales "
         "float16 (out,)) with the int8 bytes in the order EETQ's quant_weights leaves them for its CUTLASS kernel "
         "on sm75-sm89 (rows permuted per 16, column-major, 64-row tiles of two columns interleaved, +128, middle "

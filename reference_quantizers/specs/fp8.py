@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from qconform.spec import Capabilities, QuantizerSpec, Tolerances
-from qconform.strategies import skip_lists
+from qconform.inputs.strategies import skip_lists
+from qconform.specs.model import Capabilities, Inputs, Oracles, Promises, QuantizerSpec, Tolerances
 
 
 def _configs() -> st.SearchStrategy:
@@ -27,15 +27,19 @@ def _default():
 SPECS = (
     QuantizerSpec(
         method="ref-fp8",
-        default_config=_default,
-        configs=_configs,
-        capabilities=Capabilities(dequantizable=True, deterministic=True),
-        quantized_element_size=1.0,
-        mirrors="fp8",
-        codec="reference_quantizers.fp8:RefFp8Quantizer.codec",
-        # the forward quantizes activations to FP8 per token and block (as FP8Linear on CUDA): E4M3 keeps 3
-        # mantissa bits, ~2% relative error per layer (measured 0.021-0.024), ~4% on tiny-model logits
-        tolerances=Tolerances(rel_error=0.08, forward_rel_error=0.1),
+        inputs=Inputs(
+            default_config=_default,
+            configs=_configs,
+        ),
+        promises=Promises(
+            capabilities=Capabilities(dequantizable=True, deterministic=True),
+            quantized_element_size=1.0,
+            tolerances=Tolerances(rel_error=0.08, forward_rel_error=0.1),
+        ),
+        oracles=Oracles(
+            mirrors="fp8",
+            codec="reference_quantizers.fp8:RefFp8Quantizer.codec",
+        ),
         notes="twin of fp8 (FineGrainedFP8); checkpoints interchangeable with it",
     ),
 )

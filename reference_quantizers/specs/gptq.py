@@ -4,10 +4,19 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from qconform.spec import Capabilities, InvalidConfig, KnownDeviation, QuantizerSpec, Tolerances
+from qconform.inputs.strategies import skip_lists
 from qconform.specs import across_devices
 from qconform.specs.gptq import ALL_POSITIVE_GROUPS_CLIP, rel_error_gptq
-from qconform.strategies import skip_lists
+from qconform.specs.model import (
+    Capabilities,
+    Inputs,
+    InvalidConfig,
+    KnownDeviation,
+    Oracles,
+    Promises,
+    QuantizerSpec,
+    Tolerances,
+)
 
 
 def _configs() -> st.SearchStrategy:
@@ -63,18 +72,22 @@ FP16_SCALES_OVERFLOW = KnownDeviation(
 SPECS = (
     QuantizerSpec(
         method="ref-gptq",
-        default_config=_default,
-        configs=_configs,
-        invalid_configs=_invalid,
-        capabilities=Capabilities(dequantizable=True, deterministic=True),
-        quantized_element_size=_element_size,
-        mirrors="gptq",
-        codec="reference_quantizers.gptq:RefGptqQuantizer.codec",
-        checkpoint_writer="reference_quantizers.calibration.checkpoints:prequantized_checkpoint",
+        inputs=Inputs(
+            default_config=_default,
+            configs=_configs,
+            invalid_configs=_invalid,
+            checkpoint_writer="reference_quantizers.calibration.checkpoints:prequantized_checkpoint",
+        ),
+        promises=Promises(
+            capabilities=Capabilities(dequantizable=True, deterministic=True),
+            quantized_element_size=_element_size,
+            tolerances=Tolerances(rel_error=rel_error_gptq, logits_drift=0.3, across_devices=across_devices.GPTQ),
+        ),
+        oracles=Oracles(
+            mirrors="gptq",
+            codec="reference_quantizers.gptq:RefGptqQuantizer.codec",
+        ),
         known_deviations=(FP16_SCALES_OVERFLOW, ALL_POSITIVE_GROUPS_CLIP),
-        # the real method's bound and constant-group deviation (measured on both: see qconform.specs.gptq)
-        # tiny models: drift 0.12-0.13 measured
-        tolerances=Tolerances(rel_error=rel_error_gptq, logits_drift=0.3, across_devices=across_devices.GPTQ),
         notes="twin of gptq: GPTQ as gptqmodel 7.6 runs it (Hessian, damping, lazy 128-column blocks, groups, "
         "act-order and GAR orders), packed as gptqmodel writes qweight/qzeros/scales/g_idx (v1 and v2 zero "
         "points, 3-bit 10|1|10|1|10 words). Equal to gptqmodel bit for bit on the CPU: single layers (codec, "

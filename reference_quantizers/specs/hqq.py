@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from qconform.spec import Capabilities, InvalidConfig, QuantizerSpec, Tolerances
+from qconform.inputs.strategies import powers_of_two, skip_lists
 from qconform.specs import across_devices
 from qconform.specs.hqq import FLOAT16_SOLVER_ACROSS_DEVICES, FLOAT16_SOLVER_ON_CUDA, rel_error
-from qconform.strategies import powers_of_two, skip_lists
+from qconform.specs.model import Capabilities, Inputs, InvalidConfig, Oracles, Promises, QuantizerSpec, Tolerances
 
 BITS = (1, 2, 3, 4, 5, 6, 8)
 
@@ -32,7 +32,7 @@ def _default():
 
 
 def _element_size(config) -> float:
-    from reference_quantizers.numerics.hqq import PACKINGS
+    from reference_quantizers.formats.hqq import PACKINGS
 
     _, per_word, _, word_dtype = PACKINGS[config.nbits]
     return word_dtype.itemsize / per_word
@@ -41,21 +41,26 @@ def _element_size(config) -> float:
 SPECS = (
     QuantizerSpec(
         method="ref-hqq",
-        default_config=_default,
-        configs=_configs,
-        invalid_configs=lambda: st.sampled_from(
-            [
-                InvalidConfig({"nbits": 7}, "nbits"),
-                InvalidConfig({"axis": 2}, "axis"),
-                InvalidConfig({"group_size": 50}, "group_size"),
-            ]
+        inputs=Inputs(
+            default_config=_default,
+            configs=_configs,
+            invalid_configs=lambda: st.sampled_from(
+                [
+                    InvalidConfig({"nbits": 7}, "nbits"),
+                    InvalidConfig({"axis": 2}, "axis"),
+                    InvalidConfig({"group_size": 50}, "group_size"),
+                ]
+            ),
         ),
-        capabilities=Capabilities(dequantizable=True, deterministic=True),
-        quantized_element_size=_element_size,
-        mirrors="hqq",
-        codec="reference_quantizers.hqq:RefHqqQuantizer.codec",
-        # the real method's bounds (measured on both: see there)
-        tolerances=Tolerances(rel_error=rel_error, across_devices=across_devices.HQQ),
+        promises=Promises(
+            capabilities=Capabilities(dequantizable=True, deterministic=True),
+            quantized_element_size=_element_size,
+            tolerances=Tolerances(rel_error=rel_error, across_devices=across_devices.HQQ),
+        ),
+        oracles=Oracles(
+            mirrors="hqq",
+            codec="reference_quantizers.hqq:RefHqqQuantizer.codec",
+        ),
         known_deviations=(FLOAT16_SOLVER_ON_CUDA, FLOAT16_SOLVER_ACROSS_DEVICES),
         notes="twin of hqq; stores HQQLinear.state_dict() (W_q, scale, zero and the encoded metadata) with the "
         "model's dtype as compute dtype; bit-exact with hqq 0.2.8 (Quantizer.quantize with its default proximal "

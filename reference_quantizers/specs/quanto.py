@@ -4,10 +4,19 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from qconform.spec import Capabilities, InvalidConfig, KnownDeviation, QuantizerSpec, Tolerances
+from qconform.inputs.strategies import skip_lists
 from qconform.specs import across_devices
+from qconform.specs.model import (
+    Capabilities,
+    Inputs,
+    InvalidConfig,
+    KnownDeviation,
+    Oracles,
+    Promises,
+    QuantizerSpec,
+    Tolerances,
+)
 from qconform.specs.quanto import FLOAT16_SCALES_UNDERFLOW, rel_error
-from qconform.strategies import skip_lists
 
 ELEMENT_SIZES = {"int8": 1.0, "float8": 1.0, "int4": 0.5, "int2": 0.25}
 
@@ -28,17 +37,22 @@ def _default():
 SPECS = (
     QuantizerSpec(
         method="ref-quanto",
-        default_config=_default,
-        configs=_configs,
-        invalid_configs=lambda: st.sampled_from(
-            [InvalidConfig({"weights": "int3"}, "weights"), InvalidConfig({"activations": "int8"}, "activations")]
+        inputs=Inputs(
+            default_config=_default,
+            configs=_configs,
+            invalid_configs=lambda: st.sampled_from(
+                [InvalidConfig({"weights": "int3"}, "weights"), InvalidConfig({"activations": "int8"}, "activations")]
+            ),
         ),
-        capabilities=Capabilities(dequantizable=True, deterministic=True),
-        quantized_element_size=lambda config: ELEMENT_SIZES[config.weights],
-        mirrors="quanto",
-        codec="reference_quantizers.quanto:RefQuantoQuantizer.codec",
-        # the real method's bounds (measured on both: see there)
-        tolerances=Tolerances(rel_error=rel_error, across_devices=across_devices.QUANTO),
+        promises=Promises(
+            capabilities=Capabilities(dequantizable=True, deterministic=True),
+            quantized_element_size=lambda config: ELEMENT_SIZES[config.weights],
+            tolerances=Tolerances(rel_error=rel_error, across_devices=across_devices.QUANTO),
+        ),
+        oracles=Oracles(
+            mirrors="quanto",
+            codec="reference_quantizers.quanto:RefQuantoQuantizer.codec",
+        ),
         known_deviations=(
             FLOAT16_SCALES_UNDERFLOW,  # the twin is bit-exact with optimum-quanto, underflow included
             KnownDeviation(

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from qconform.spec import Capabilities, KnownDeviation, QuantizerSpec, Tolerances
+from qconform.inputs.strategies import powers_of_two, skip_lists
 from qconform.specs import across_devices
+from qconform.specs.model import Capabilities, Inputs, KnownDeviation, Oracles, Promises, QuantizerSpec, Tolerances
 from qconform.specs.torchao import rel_error_integer
-from qconform.strategies import powers_of_two, skip_lists
 
 SCHEMES = ("int8_weight_only", "int8_dynamic_activation_int8_weight", "int4_weight_only")
 
@@ -39,7 +39,7 @@ INT8_FLOAT16_OVERFLOW = KnownDeviation(
     reason="int8_weight_only multiplies the activations by the unscaled int8 codes in the activation dtype and "
     "applies the per-row scales afterwards, as torchao's Int8WeightOnlyConfig does: in float16 the intermediate "
     "overflows to inf for activations of a few hundred, although the true output is small",
-    evidence="reference_quantizers/numerics/int8.py:44-45 (torch.mm(x, q.t().to(x.dtype)) * scale), mirroring "
+    evidence="reference_quantizers/formats/int8.py:44-45 (torch.mm(x, q.t().to(x.dtype)) * scale), mirroring "
     "torchao 0.18.0 quantization/quantize_/workflows/int8/int8_tensor.py:347-353; measured on the tiny llama's "
     "down_proj in float16: inf outputs for x30 normal inputs (exact |y| at most 29.7) and x30 outlier-channel "
     "inputs (exact |y| at most 234)",
@@ -49,15 +49,21 @@ INT8_FLOAT16_OVERFLOW = KnownDeviation(
 SPECS = (
     QuantizerSpec(
         method="ref-torchao",
-        default_config=_default,
-        configs=_configs,
-        capabilities=Capabilities(dequantizable=True, deterministic=True),
-        quantized_element_size=_element_size,
-        mirrors="torchao",
-        codec="reference_quantizers.torchao:RefTorchAoQuantizer.codec",
-        tolerances=Tolerances(
-            rel_error=lambda config: rel_error_integer(config.scheme, config.group_size),
-            across_devices=across_devices.TORCHAO,
+        inputs=Inputs(
+            default_config=_default,
+            configs=_configs,
+        ),
+        promises=Promises(
+            capabilities=Capabilities(dequantizable=True, deterministic=True),
+            quantized_element_size=_element_size,
+            tolerances=Tolerances(
+                rel_error=lambda config: rel_error_integer(config.scheme, config.group_size),
+                across_devices=across_devices.TORCHAO,
+            ),
+        ),
+        oracles=Oracles(
+            mirrors="torchao",
+            codec="reference_quantizers.torchao:RefTorchAoQuantizer.codec",
         ),
         known_deviations=(
             INT8_FLOAT16_OVERFLOW,

@@ -2,7 +2,7 @@
 
 ``prequantized_checkpoint(method_key, arch, config)`` returns the directory of a tiny model (``qconform``'s
 tiny llama or opt) quantized under ``config`` and saved, written once and cached under
-``qconform.tiny_models.cache_dir()``. Keys: "aqlm" and "ref-aqlm" (``writers.aqlm``), "compressed-tensors"
+``qconform.inputs.tiny_models.cache_dir()``. Keys: "aqlm" and "ref-aqlm" (``writers.aqlm``), "compressed-tensors"
 and "ref-compressed-tensors" (``writers.compressed_tensors``). Specs name these functions as their
 ``checkpoint_writer``. GPTQ and AWQ checkpoints are written in ``reference_quantizers.calibration``.
 """

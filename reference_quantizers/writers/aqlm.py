@@ -13,8 +13,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from qconform.support.quiet import quiet
 from reference_quantizers.aqlm import RefAqlmConfig
-from reference_quantizers.writers.cache import cached_checkpoint, package_versions, quiet, set_quantization_config
+from reference_quantizers.writers.cache import cached_checkpoint, package_versions, set_quantization_config
 
 REAL_FIELDS = ("in_group_size", "out_group_size", "num_codebooks", "nbits_per_codebook")
 
@@ -57,7 +58,7 @@ def prequantized_checkpoint(
     def build(staging: Path) -> None:
         from transformers import AutoModelForCausalLM
 
-        from qconform.tiny_models import tiny_checkpoint
+        from qconform.inputs.tiny_models import tiny_checkpoint
 
         with quiet():
             model = AutoModelForCausalLM.from_pretrained(

@@ -7,7 +7,7 @@ import hashlib
 import json
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,7 @@ def cached_checkpoint(name: str, depends_on: dict[str, Any], build: Callable[[Pa
     Safe across processes (xdist workers): each builds in its own staging directory and renames it into
     place; a loser of the race discards its copy, which is identical.
     """
-    from qconform.tiny_models import cache_dir
+    from qconform.inputs.tiny_models import cache_dir
 
     blob = json.dumps({"writer": WRITER_VERSION, **depends_on}, sort_keys=True, default=str)
     target = cache_dir() / "prequantized" / f"{name}-{hashlib.sha256(blob.encode()).hexdigest()[:12]}"
@@ -65,19 +65,3 @@ def retarget(checkpoint: Path, quantization_config: dict[str, Any], out: Path) -
     shutil.copytree(checkpoint, out, dirs_exist_ok=True)
     set_quantization_config(out, quantization_config)
     return out
-
-
-@contextlib.contextmanager
-def quiet() -> Iterator[None]:
-    """No progress bars or info logs from transformers while writing."""
-    from transformers.utils import logging
-
-    level, bars = logging.get_verbosity(), logging.is_progress_bar_enabled()
-    logging.set_verbosity_error()
-    logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        logging.set_verbosity(level)
-        if bars:
-            logging.enable_progress_bar()

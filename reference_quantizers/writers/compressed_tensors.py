@@ -14,8 +14,9 @@ from typing import Any
 
 import torch
 
+from qconform.support.quiet import quiet
 from reference_quantizers.compressed_tensors import RefCompressedTensorsConfig
-from reference_quantizers.writers.cache import cached_checkpoint, package_versions, quiet
+from reference_quantizers.writers.cache import cached_checkpoint, package_versions
 
 METHODS = ("compressed-tensors", "ref-compressed-tensors")
 
@@ -80,7 +81,7 @@ def prequantized_checkpoint(
     def build(staging: Path) -> None:
         from transformers import AutoModelForCausalLM
 
-        from qconform.tiny_models import tiny_checkpoint, tiny_model
+        from qconform.inputs.tiny_models import tiny_checkpoint, tiny_model
 
         with quiet():
             if method_key == "compressed-tensors":

@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from qconform import lifecycle
-from qconform.lifecycle import FULL, HALF, MISSING, QUANTIZED
-from qconform.tiny_models import tiny_model
+from qconform.inputs.tiny_models import tiny_model
+from qconform.support import lifecycle
+from qconform.support.lifecycle import FULL, HALF, MISSING, QUANTIZED
 
 
 class _Replaced(nn.Linear):

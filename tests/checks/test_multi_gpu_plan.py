@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from qconform.checks.test_multi_gpu import explicit_split, split_budgets
-from qconform.configs import build
-from qconform.targets import discover
+from qconform.discovery.targets import discover
+from qconform.inputs.configs import build
 
 TARGETS = ("ref-fp8", "ref-bitsandbytes_4bit", "ref-bitsandbytes_8bit", "ref-hqq", "bitsandbytes_4bit")
 
@@ -16,10 +16,10 @@ TARGETS = ("ref-fp8", "ref-bitsandbytes_4bit", "ref-bitsandbytes_8bit", "ref-hqq
 def test_budgets_split_the_decoder_layers_over_two_gpus(key, arch):
     from transformers.integrations.accelerate import _get_device_map
 
-    from qconform.contract import meta_model, quantizer
+    from qconform.support.contract import meta_model, quantizer
 
     target = discover().targets[key]
-    config = build(target.spec.default_config, target.spec)
+    config = build(target.spec.inputs.default_config, target.spec)
     budgets = split_budgets(target, config, False, arch)
     hf_quantizer = quantizer(target, config, False)
     model = meta_model(arch)
@@ -31,7 +31,7 @@ def test_budgets_split_the_decoder_layers_over_two_gpus(key, arch):
 
 @pytest.mark.parametrize("arch", ["llama", "opt"])
 def test_explicit_split_puts_decoder_layers_on_both_gpus(arch):
-    from qconform.contract import meta_model
+    from qconform.support.contract import meta_model
 
     plan = explicit_split(arch)
     model = meta_model(arch)

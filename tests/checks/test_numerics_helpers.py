@@ -9,7 +9,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qconform.numerics import (
+from qconform.inputs.weights import DTYPES, KINDS, SCALES, WeightCase, input_cases, weight_cases
+from qconform.specs.model import EXACT, ROUNDING, ROUNDING_SHARE, SEARCH, AcrossDevices, weaker
+from qconform.support.metrics import (
     all_finite,
     compare_stored,
     disagreement,
@@ -19,8 +21,6 @@ from qconform.numerics import (
     rel_frobenius,
     summary,
 )
-from qconform.spec import EXACT, ROUNDING, ROUNDING_SHARE, SEARCH, AcrossDevices, weaker
-from qconform.weights import DTYPES, KINDS, SCALES, WeightCase, input_cases, weight_cases
 
 
 def test_rel_frobenius_zero_reference():

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import torch
 from hypothesis import given, settings
+from transformers.quantizers import HfQuantizer
 
 from qconform.checks.test_config import names_field
 from qconform.checks.test_environment import names_package
-from qconform.contract import device_exists, footprint_bytes, paths_for
-from qconform.spec import Capabilities, KnownDeviation, QuantizerSpec, Requirement
-from qconform.strategies import TINY_TOP_MODULES, device_maps, max_memory, places, raw_max_memory
+from qconform.discovery.targets import completed
+from qconform.inputs.strategies import TINY_TOP_MODULES, device_maps, max_memory, places, raw_max_memory
+from qconform.specs.model import Capabilities, KnownDeviation, QuantizerSpec, Requirement
+from qconform.support.contract import device_exists, footprint_bytes, paths_for
 
 
 def test_devices_that_exist_here():
@@ -38,9 +40,16 @@ def test_footprint_counts_each_tensor_once():
     assert footprint_bytes(model) == expected - 32 * 4
 
 
+class QuantizerWithOps(HfQuantizer):
+    """Quantizes on load (it has quantize ops), as far as a probe can tell."""
+
+    def get_quantize_ops(self):
+        raise NotImplementedError
+
+
 def test_paths_follow_capabilities():
     def spec(**kw):
-        return QuantizerSpec("x", dict, **kw)
+        return completed(QuantizerSpec("x").replace(**kw), QuantizerWithOps, dict)
 
     assert paths_for(spec()) == ["argument", "checkpoint"]
     assert paths_for(spec(requires_calibration=True)) == ["checkpoint"]
@@ -65,9 +74,9 @@ def test_strategies_draw_what_transformers_accepts(device_map, budgets, raw):
 
 def test_every_declared_deviation_names_a_check_that_exists():
     """A misspelt check name would make a deviation silently never apply."""
-    from qconform.checks_index import check_functions
-    from qconform.spec import MODEL_LOADING_CHECKS
-    from qconform.targets import discover
+    from qconform.discovery.checks_index import check_functions
+    from qconform.discovery.targets import discover
+    from qconform.specs.model import MODEL_LOADING_CHECKS
 
     checks = {name for family in check_functions().values() for name in family}
     assert set(MODEL_LOADING_CHECKS) <= checks, set(MODEL_LOADING_CHECKS) - checks

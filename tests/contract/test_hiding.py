@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from qconform.environment import hide_packages, normalise_distribution, run_hidden, without_accelerator_env
+from qconform.support.environment import hide_packages, normalise_distribution, run_hidden, without_accelerator_env
 
 
 def report_hidden(request: dict) -> dict:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from qconform.selection import SelectionError, select, split_values
-from qconform.spec import minimal_spec
-from qconform.targets import Target
+from qconform.discovery.selection import SelectionError, select, split_values
+from qconform.discovery.targets import Target
+from qconform.specs.model import minimal_spec
 
 
 def fake(key: str, origin: str) -> Target:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from transformers.quantizers.auto import AUTO_QUANTIZATION_CONFIG_MAPPING, AUTO_QUANTIZER_MAPPING
 
-from qconform.targets import discover
+from qconform.discovery.targets import discover
 
 
 def test_one_target_per_dispatch_key():
@@ -54,4 +54,4 @@ def test_quantizer_registered_at_run_time_is_a_plugin_target(registered_at_run_t
     target = discover().targets[key]
     assert (target.quantizer_class, target.config_class, target.origin) == (quantizer, config, "plugin")
     assert "no spec declared" in target.spec.notes
-    assert isinstance(target.spec.default_config(), config)
+    assert isinstance(target.spec.inputs.default_config(), config)

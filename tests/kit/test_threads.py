@@ -7,7 +7,7 @@ import os
 import pytest
 import torch
 
-from qconform.threads import share_cpus
+from qconform.session.threads import share_cpus
 
 
 @pytest.fixture

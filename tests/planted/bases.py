@@ -6,7 +6,7 @@ from transformers.quantizers import HfQuantizer
 from transformers.quantizers.auto import register_quantization_config, register_quantizer
 from transformers.utils.quantization_config import QuantizationConfigMixin
 
-from qconform.spec import Capabilities, QuantizerSpec
+from qconform.specs.model import Capabilities, Inputs, Promises, QuantizerSpec
 
 
 class GroupedConfig(QuantizationConfigMixin):
@@ -44,8 +44,12 @@ def register(key: str, config_class: type, quantizer_class: type = ConfigOnlyQua
 def config_spec(key: str, config_class: type) -> QuantizerSpec:
     return QuantizerSpec(
         method=key,
-        default_config=config_class,
-        capabilities=Capabilities(quantizes_on_the_fly=False),
+        inputs=Inputs(
+            default_config=config_class,
+        ),
+        promises=Promises(
+            capabilities=Capabilities(quantizes_on_the_fly=False),
+        ),
     )
 
 

@@ -21,8 +21,8 @@ from transformers.quantizers.auto import (
 )
 from transformers.utils.quantization_config import QuantizationConfigMixin
 
-from qconform.spec import Capabilities, InvalidConfig, OffloadRule, QuantizerSpec, Requirement
-from qconform.strategies import optional, skip_lists
+from qconform.inputs.strategies import optional, skip_lists
+from qconform.specs.model import Capabilities, Inputs, InvalidConfig, OffloadRule, Promises, QuantizerSpec, Requirement
 
 
 class ContractConfig(QuantizationConfigMixin):
@@ -150,11 +150,15 @@ def contract_spec(key: str, config_class: type, **changes) -> QuantizerSpec:
     """The spec of a ContractQuantizer target: on the fly and from checkpoints, on cpu and cuda."""
     spec = QuantizerSpec(
         method=key,
-        default_config=config_class,
-        configs=lambda: contract_configs(config_class),
-        invalid_configs=lambda: st.sampled_from(INVALID),
-        capabilities=Capabilities(quantizes_on_the_fly=True, loads_prequantized=True),
-        offload_rule=OffloadRule(places=("cpu", "disk"), beside_accelerator=True, unless="allow_offload"),
+        inputs=Inputs(
+            default_config=config_class,
+            configs=lambda: contract_configs(config_class),
+            invalid_configs=lambda: st.sampled_from(INVALID),
+        ),
+        promises=Promises(
+            capabilities=Capabilities(quantizes_on_the_fly=True, loads_prequantized=True),
+            offload_rule=OffloadRule(places=("cpu", "disk"), beside_accelerator=True, unless="allow_offload"),
+        ),
     )
     return spec.replace(**changes)
 

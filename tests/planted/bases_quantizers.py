@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from hypothesis import strategies as st
 
-from qconform.spec import Capabilities, QuantizerSpec, Tolerances
+from qconform.specs.model import Capabilities, Inputs, Oracles, Promises, QuantizerSpec, Tolerances
 from reference_quantizers.base import ReferenceLinear, register_twin, replace_linears
 from reference_quantizers.fp8 import RefFp8Config, RefFp8Linear, RefFp8Quantizer
 
@@ -64,13 +64,19 @@ def spec(key: str, config: type[RefFp8Config], module: str, quantizer: str, **ch
     """The control's spec for ``key``: codec ``module:quantizer.codec``, twin ref-fp8; ``changes`` override."""
     base = QuantizerSpec(
         method=key,
-        default_config=config,
-        configs=lambda: configs(config),
-        capabilities=Capabilities(dequantizable=True, deterministic=True, trainable=True),
-        quantized_element_size=1.0,
-        reference_twin="ref-fp8",
-        codec=f"{module}:{quantizer}.codec",
-        tolerances=Tolerances(rel_error=0.08, logits_drift=0.15),
+        inputs=Inputs(
+            default_config=config,
+            configs=lambda: configs(config),
+        ),
+        promises=Promises(
+            capabilities=Capabilities(dequantizable=True, deterministic=True, trainable=True),
+            quantized_element_size=1.0,
+            tolerances=Tolerances(rel_error=0.08, logits_drift=0.15),
+        ),
+        oracles=Oracles(
+            reference_twin="ref-fp8",
+            codec=f"{module}:{quantizer}.codec",
+        ),
     )
     return base.replace(**changes)
 

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from qconform.tiny_models import sample_input_ids
+from qconform.inputs.tiny_models import sample_input_ids
 
 
 def bits(tensor: torch.Tensor) -> torch.Tensor:

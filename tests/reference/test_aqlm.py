@@ -16,9 +16,9 @@ import torch
 from torch import nn
 from transformers import AqlmConfig, AutoModelForCausalLM
 
-from qconform.tiny_models import sample_input_ids, tiny_checkpoint
+from qconform.inputs.tiny_models import sample_input_ids, tiny_checkpoint
 from reference_quantizers.aqlm import RefAqlmConfig, RefAqlmLinear, RefAqlmQuantizer
-from reference_quantizers.numerics import additive_codebooks as ac
+from reference_quantizers.formats import additive_codebooks as ac
 from reference_quantizers.writers import aqlm as writer
 from reference_quantizers.writers.cache import retarget
 

@@ -19,12 +19,12 @@ import torch
 from torch import nn
 from transformers import AutoModelForCausalLM, AwqConfig
 
-from qconform.tiny_models import sample_input_ids, tiny_checkpoint
+from qconform.inputs.tiny_models import sample_input_ids, tiny_checkpoint
 from reference_quantizers.awq import RefAwqConfig, RefAwqLinear, RefAwqQuantizer
 from reference_quantizers.calibration.awq import fold_scales, scaling_groups
 from reference_quantizers.calibration.checkpoints import prequantized_checkpoint
-from reference_quantizers.numerics import awq as A
-from reference_quantizers.numerics import packing
+from reference_quantizers.formats import awq as A
+from reference_quantizers.formats import packing
 from tests.reference.helpers import logits
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

@@ -18,10 +18,10 @@ from transformers import AutoModelForCausalLM, BitNetQuantConfig
 from transformers.integrations.bitnet import pack_weights, unpack_weights
 
 from qconform.backends.bitnet import BitNetCodec
-from qconform.numerics import compare_stored
-from qconform.tiny_models import tiny_checkpoint, tiny_config, tiny_model
+from qconform.inputs.tiny_models import tiny_checkpoint, tiny_config, tiny_model
+from qconform.support.metrics import compare_stored
 from reference_quantizers.bitnet import RefBitNetConfig, RefBitNetLinear, RefBitNetQuantizer, write_checkpoint
-from reference_quantizers.numerics import ternary
+from reference_quantizers.formats import ternary
 from tests.reference.helpers import logits, relabel
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

@@ -20,9 +20,9 @@ from safetensors.torch import load_file
 from torch import nn
 from transformers import AutoModelForCausalLM
 
-from qconform.tiny_models import tiny_checkpoint
+from qconform.inputs.tiny_models import tiny_checkpoint
 from reference_quantizers.bnb_4bit import RefBnb4bitConfig, RefBnb4bitLinear, RefBnb4bitQuantizer
-from reference_quantizers.numerics import bnb_4bit as fmt
+from reference_quantizers.formats import bnb_4bit as fmt
 from tests.reference.helpers import assert_same_tensors, bits, logits
 
 bnb = pytest.importorskip("bitsandbytes")

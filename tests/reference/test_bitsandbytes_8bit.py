@@ -15,9 +15,9 @@ from safetensors.torch import load_file
 from torch import nn
 from transformers import AutoModelForCausalLM
 
-from qconform.tiny_models import tiny_checkpoint
+from qconform.inputs.tiny_models import tiny_checkpoint
 from reference_quantizers.bnb_8bit import RefBnb8bitConfig, RefBnb8bitLinear, RefBnb8bitQuantizer
-from reference_quantizers.numerics import llm_int8
+from reference_quantizers.formats import llm_int8
 from tests.reference.helpers import assert_same_tensors, bits, logits
 
 bnb = pytest.importorskip("bitsandbytes")

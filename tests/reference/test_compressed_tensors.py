@@ -15,14 +15,14 @@ from torch import nn
 from transformers import AutoModelForCausalLM, CompressedTensorsConfig
 from transformers import __version__ as transformers_version
 
-from qconform.numerics import compare_stored
-from qconform.tiny_models import sample_input_ids, tiny_checkpoint
+from qconform.inputs.tiny_models import sample_input_ids, tiny_checkpoint
+from qconform.support.metrics import compare_stored
 from reference_quantizers.compressed_tensors import (
     RefCompressedTensorsConfig,
     RefCompressedTensorsLinear,
     RefCompressedTensorsQuantizer,
 )
-from reference_quantizers.numerics import pack_quantized as pq
+from reference_quantizers.formats import pack_quantized as pq
 from reference_quantizers.writers import compressed_tensors as writer
 from reference_quantizers.writers.cache import retarget
 

@@ -15,9 +15,9 @@ from safetensors.torch import load_file
 from torch import nn
 from transformers import AutoModelForCausalLM
 
-from qconform.tiny_models import sample_input_ids, tiny_checkpoint
+from qconform.inputs.tiny_models import sample_input_ids, tiny_checkpoint
 from reference_quantizers.eetq import RefEetqConfig, RefEetqLinear, RefEetqQuantizer
-from reference_quantizers.numerics import int8_channel
+from reference_quantizers.formats import int8_channel
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 

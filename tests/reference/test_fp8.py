@@ -15,10 +15,10 @@ from torch import nn
 from transformers import AutoModelForCausalLM, FineGrainedFP8Config
 
 from qconform.backends.fp8 import FineGrainedFp8Codec
-from qconform.numerics import compare_stored, rel_frobenius
-from qconform.tiny_models import sample_input_ids, tiny_checkpoint
+from qconform.inputs.tiny_models import sample_input_ids, tiny_checkpoint
+from qconform.support.metrics import compare_stored, rel_frobenius
+from reference_quantizers.formats import fp8
 from reference_quantizers.fp8 import RefFp8Config, RefFp8Linear, RefFp8Quantizer
-from reference_quantizers.numerics import fp8
 from tests.reference.helpers import relabel
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

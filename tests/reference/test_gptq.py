@@ -18,12 +18,13 @@ import torch
 from torch import nn
 from transformers import AutoModelForCausalLM, GPTQConfig
 
-from qconform.tiny_models import sample_input_ids, tiny_checkpoint
+from qconform.inputs.activations import synthetic_inputs
+from qconform.inputs.tiny_models import sample_input_ids, tiny_checkpoint
 from reference_quantizers.calibration.checkpoints import prequantized_checkpoint
-from reference_quantizers.calibration.data import Calibration, synthetic_inputs
+from reference_quantizers.calibration.data import Calibration
+from reference_quantizers.formats import gptq as G
+from reference_quantizers.formats import packing
 from reference_quantizers.gptq import RefGptqConfig, RefGptqLinear, RefGptqQuantizer
-from reference_quantizers.numerics import gptq as G
-from reference_quantizers.numerics import packing
 from tests.reference.helpers import logits
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

@@ -14,7 +14,7 @@ from safetensors.torch import load_file
 from torch import nn
 from transformers import AutoModelForCausalLM
 
-from qconform.tiny_models import tiny_checkpoint
+from qconform.inputs.tiny_models import tiny_checkpoint
 from reference_quantizers.hqq import METADATA, RefHqqConfig, RefHqqLinear, RefHqqQuantizer
 from tests.reference.helpers import assert_same_tensors, logits
 

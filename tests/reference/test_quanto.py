@@ -15,8 +15,8 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers import AutoConfig, AutoModelForCausalLM
 
-from qconform.tiny_models import tiny_checkpoint
-from reference_quantizers.numerics import quanto as numerics
+from qconform.inputs.tiny_models import tiny_checkpoint
+from reference_quantizers.formats import quanto as numerics
 from reference_quantizers.quanto import RefQuantoConfig, RefQuantoLinear, RefQuantoQuantizer
 from tests.reference.helpers import assert_same_tensors, logits
 

@@ -19,9 +19,9 @@ from safetensors import safe_open
 from torch import nn
 from transformers import AutoModelForCausalLM
 
-from qconform.numerics import compare_stored
-from qconform.tiny_models import tiny_checkpoint
-from reference_quantizers.numerics import int4_grouped, int8
+from qconform.inputs.tiny_models import tiny_checkpoint
+from qconform.support.metrics import compare_stored
+from reference_quantizers.formats import int4_grouped, int8
 from reference_quantizers.torchao import (
     INT4,
     INT8,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from qconform.spec import Capabilities
+from qconform.specs.model import Capabilities
 from tests.planted import PlantedBug
 from tests.planted.bases_contract import ContractConfig, ContractQuantizer, contract_spec, register
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from qconform.spec import Capabilities
+from qconform.specs.model import Capabilities
 from tests.planted import PlantedBug
 from tests.planted.bases_contract import ContractConfig, ContractQuantizer, ControlAcceleratorConfig, register
 from tests.planted.bases_contract import contract_spec as _spec

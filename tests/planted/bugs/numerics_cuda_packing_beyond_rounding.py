@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from qconform.spec import ROUNDING, AcrossDevices, Tolerances
+from qconform.specs.model import ROUNDING, AcrossDevices, Tolerances
 from tests.planted import PlantedBug
 from tests.planted.bases_quantizers import codec_only, planted, spec
 from tests.planted.bugs.numerics_cuda_packing_differs import DeviceDependentQuantizer

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from reference_quantizers.numerics import fp8
+from reference_quantizers.formats import fp8
 from tests.planted import PlantedBug
 from tests.planted.bases_quantizers import CONTROL, ControlLinear, ControlQuantizer, codec_only, planted, spec
 

@@ -222,9 +222,9 @@ _ANSWER_MARKER = "QCONFORM-ANSWER:"
 _CHILD = f"""
 import json, sys
 payload = json.loads(sys.stdin.read())
-from qconform.environment import hide_packages
+from qconform.support.environment import hide_packages
 hide_packages(payload["modules"], payload["distributions"])
-from qconform.spec import load_object
+from qconform.specs.model import load_object
 answer = load_object(payload["function"])(payload["request"])
 sys.stdout.write("\\n{_ANSWER_MARKER}" + json.dumps(answer) + "\\n")
 sys.stdout.flush()

@@ -1,6 +1,6 @@
 """Fixtures the checks share; registered as a plugin only for qconform runs.
 
-``target`` and ``device`` are parametrized by the session (see ``qconform.collection``); these build
+``target`` and ``device`` are parametrized by the session (see ``qconform.session.collection``); these build
 on them.
 """
 
@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
+from qconform.discovery.targets import Target
 from qconform.report.records import MEASURED, json_safe
-from qconform.spec import QuantizerSpec
-from qconform.targets import Target
+from qconform.specs.model import QuantizerSpec
 
 Measure = Callable[..., None]
 
@@ -45,6 +45,6 @@ def accelerator(request: pytest.FixtureRequest, target: Target) -> str:
     if not found:
         pytest.skip("no accelerator among this run's devices (--qconform-device)")
     kind = found[0].split(":")[0]
-    if kind not in target.spec.devices:
-        pytest.skip(f"{target.key} does not run on {kind} (spec devices: {', '.join(target.spec.devices)})")
+    if kind not in target.spec.inputs.devices:
+        pytest.skip(f"{target.key} does not run on {kind} (spec devices: {', '.join(target.spec.inputs.devices)})")
     return found[0]

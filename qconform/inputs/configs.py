@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from hypothesis import strategies as st
 
-from qconform.spec import QuantizerSpec
+from qconform.specs.model import QuantizerSpec
 
 
 def build(factory: Any, spec: QuantizerSpec) -> Any:
@@ -22,10 +22,10 @@ def build(factory: Any, spec: QuantizerSpec) -> Any:
 
 def config_strategy(spec: QuantizerSpec) -> st.SearchStrategy[Any]:
     """The spec's valid configs, or its default config alone."""
-    strategy = spec.configs()
+    strategy = spec.inputs.configs()
     if strategy is not None:
         return strategy
-    return st.builds(lambda: build(spec.default_config, spec))
+    return st.builds(lambda: build(spec.inputs.default_config, spec))
 
 
 def draw_config(data: st.DataObject, spec: QuantizerSpec, label: str = "config") -> Any:

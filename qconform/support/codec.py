@@ -13,7 +13,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import torch
 
-from qconform.spec import QuantizerSpec, load_object
+from qconform.specs.model import QuantizerSpec, load_object
 
 
 @runtime_checkable
@@ -35,10 +35,10 @@ class WeightCodec(Protocol):
 
 def load_codec(spec: QuantizerSpec) -> WeightCodec | None:
     """The spec's codec, or None when it names none; import errors propagate (a missing backend)."""
-    if spec.codec is None:
+    if spec.oracles.codec is None:
         return None
-    obj = load_object(spec.codec)
+    obj = load_object(spec.oracles.codec)
     codec = obj if isinstance(obj, WeightCodec) and not isinstance(obj, type) else obj()
     if not isinstance(codec, WeightCodec):
-        raise TypeError(f"{spec.codec} is not a WeightCodec")
+        raise TypeError(f"{spec.oracles.codec} is not a WeightCodec")
     return codec

@@ -1,6 +1,6 @@
 """How checks are spread over targets and devices, and which variants are skipped or expected to fail.
 
-Plain functions over specs and markers; ``qconform.session`` calls them from pytest's hooks.
+Plain functions over specs and markers; ``qconform.session.hooks`` calls them from pytest's hooks.
 Decisions follow declared capabilities and requirements, never a method's name.
 """
 
@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from qconform.targets import Target
+from qconform.discovery.targets import Target
 
 DEVICE_CHOICES = ("cpu", "cuda", "auto")
 
@@ -40,7 +40,7 @@ def required_capabilities(markers: Iterable[pytest.Mark]) -> tuple[str, ...]:
 
 def target_skip_reason(target: Target, markers: Sequence[pytest.Mark]) -> str | None:
     """Why a check does not apply to this target, or None."""
-    lacking = target.spec.capabilities.lacking(required_capabilities(markers))
+    lacking = target.spec.promises.capabilities.lacking(required_capabilities(markers))
     if lacking:
         return f"{target.key} does not declare {', '.join(lacking)} (spec)"
     if any(mark.name == "qconform_backend" for mark in markers):
@@ -54,11 +54,11 @@ def device_skip_reason(target: Target, device: str) -> str | None:
     import torch
 
     kind = device.split(":")[0]
-    if kind not in target.spec.devices:
-        return f"{target.key} does not run on {kind} (spec devices: {', '.join(target.spec.devices)})"
+    if kind not in target.spec.inputs.devices:
+        return f"{target.key} does not run on {kind} (spec devices: {', '.join(target.spec.inputs.devices)})"
     if kind == "cuda" and not torch.cuda.is_available():
         return "no CUDA device on this machine"
-    if kind == "cpu" and target.spec.capabilities.needs_accelerator:
+    if kind == "cpu" and target.spec.promises.capabilities.needs_accelerator:
         return f"{target.key} needs an accelerator (spec)"
     return None
 

@@ -57,15 +57,33 @@ class Requirement:
 
 @dataclass(frozen=True)
 class Capabilities:
-    """What a method can do; checks declare which of these they need (see ``CAPABILITY_NAMES``)."""
+    """What a method can do; checks declare which of these they need (see ``CAPABILITY_NAMES``).
 
-    quantizes_on_the_fly: bool = True
-    serializable: bool = True
-    deterministic: bool = True
-    trainable: bool = False
-    dequantizable: bool = False
-    needs_accelerator: bool = False
-    loads_prequantized: bool = True  # a checkpoint saved quantized loads back through the dispatch
+    Each is a fact an author may state; ``None`` (the default) means "find out": qconform reads it from the
+    quantizer and its config (``qconform.discovery``), and a stated value that contradicts what the
+    quantizer says of itself is reported as a finding.
+    """
+
+    quantizes_on_the_fly: bool | None = None
+    serializable: bool | None = None
+    deterministic: bool | None = None
+    trainable: bool | None = None
+    dequantizable: bool | None = None
+    needs_accelerator: bool | None = None
+    loads_prequantized: bool | None = None  # a checkpoint saved quantized loads back through the dispatch
+
+    def over(self, found: Capabilities) -> Capabilities:
+        """These facts where stated, ``found``'s elsewhere."""
+        return Capabilities(
+            **{
+                name: found_value if (value := getattr(self, name)) is None else value
+                for name in CAPABILITY_NAMES
+                for found_value in [getattr(found, name)]
+            }
+        )
+
+    def stated(self) -> dict[str, bool]:
+        return {name: value for name in sorted(CAPABILITY_NAMES) if (value := getattr(self, name)) is not None}
 
     def lacking(self, needed: tuple[str, ...]) -> list[str]:
         for name in needed:
@@ -75,6 +93,17 @@ class Capabilities:
 
 
 CAPABILITY_NAMES = frozenset(f.name for f in dataclasses.fields(Capabilities))
+# what the contract expects of a quantizer that says nothing else: quantize on load, save, reload, compute the
+# same twice; training, dequantizing and needing an accelerator are what a method must show or state
+CONTRACT_DEFAULTS = Capabilities(
+    quantizes_on_the_fly=True,
+    serializable=True,
+    deterministic=True,
+    trainable=False,
+    dequantizable=False,
+    needs_accelerator=False,
+    loads_prequantized=True,
+)
 
 
 EXACT, ROUNDING, SEARCH = "exact", "rounding", "search"
@@ -235,29 +264,17 @@ def _no_strategy() -> None:
 
 
 @dataclass(frozen=True)
-class QuantizerSpec:
-    """Everything qconform knows about one dispatch key, as data.
+class Inputs:
+    """What the checks feed the method: configs, checkpoints, devices and dtypes.
 
-    ``default_config`` builds one valid config; ``configs`` (optional) returns a hypothesis strategy of
-    valid configs; ``invalid_configs`` (optional) one of ``InvalidConfig``.
+    ``default_config`` builds one valid config (None: the config class's own defaults); ``configs`` returns a
+    hypothesis strategy of valid configs (None: inferred from the config class); ``invalid_configs`` one of
+    ``InvalidConfig``.
     """
 
-    method: str
-    default_config: Callable[[], Any]
+    default_config: Callable[[], Any] | None = None
     configs: Callable[[], SearchStrategy[Any] | None] = _no_strategy
     invalid_configs: Callable[[], SearchStrategy[InvalidConfig] | None] = _no_strategy
-    loading_attributes: tuple[str, ...] = ()
-    requirements: tuple[Requirement, ...] = ()
-    capabilities: Capabilities = field(default_factory=Capabilities)
-    quantized_element_size: float | Callable[[Any], float | None] | None = None  # bytes; callable of the config
-    requires_calibration: bool = False
-    devices: tuple[str, ...] = ("cpu", "cuda")
-    dtypes: tuple[str, ...] = ("float16", "bfloat16", "float32")  # what update_dtype may hand back
-    offload_rule: OffloadRule | None = None
-    prequantized_fallback: str | None = None  # "dequantize": a checkpoint loads dequantized without the accelerator
-    reference_twin: str | None = None
-    mirrors: str | None = None  # for a twin: the dispatch key of the real method it reproduces
-    codec: str | None = None  # "module:attribute" of a qconform.codec.WeightCodec (factory) for this method
     skip_field: str | None = "modules_to_not_convert"  # the config field holding the skip list; None: no list
     # "module:function" (method_key, arch, config) -> Path of a pre-quantized tiny checkpoint, for methods
     # that do not quantize on the fly (or not on every device)
@@ -265,7 +282,49 @@ class QuantizerSpec:
     # loading attributes (``get_loading_attributes``) passed with a pre-quantized checkpoint, by device kind:
     # for backends whose default kernel cannot run where qconform runs (the reason belongs in ``notes``)
     loading_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    devices: tuple[str, ...] = ("cpu", "cuda")
+    dtypes: tuple[str, ...] = ("float16", "bfloat16", "float32")  # what update_dtype may hand back
+
+
+@dataclass(frozen=True)
+class Promises:
+    """What the method promises: capabilities (unset: probed), sizes, validation rules, numerical bounds."""
+
+    capabilities: Capabilities = field(default_factory=Capabilities)
+    requires_calibration: bool | None = None  # None: the quantizer class's own ``requires_calibration``
+    quantized_element_size: float | Callable[[Any], float | None] | None = None  # bytes; callable of the config
+    loading_attributes: tuple[str, ...] = ()  # config fields a checkpoint's loading may override
+    offload_rule: OffloadRule | None = None
+    prequantized_fallback: str | None = None  # "dequantize": a checkpoint loads dequantized without the accelerator
     tolerances: Tolerances = field(default_factory=Tolerances)
+
+
+@dataclass(frozen=True)
+class Oracles:
+    """What the method is compared with: its reference twin, and a ``WeightCodec`` for one weight at a time."""
+
+    reference_twin: str | None = None
+    mirrors: str | None = None  # for a twin: the dispatch key of the real method it reproduces
+    codec: str | None = None  # "module:attribute" of a ``qconform.WeightCodec`` (or a factory of one)
+
+
+GROUPS = {"inputs": Inputs, "promises": Promises, "oracles": Oracles}
+FIELD_GROUP = {f.name: group for group, cls in GROUPS.items() for f in dataclasses.fields(cls)}
+
+
+@dataclass(frozen=True)
+class QuantizerSpec:
+    """Everything qconform knows about one dispatch key, as data, grouped by role: ``inputs`` (what the checks
+    feed it), ``promises`` (what it guarantees), ``oracles`` (what it is compared with) and
+    ``known_deviations`` (where it departs from the contract, with reasons). Every field has a default: a spec
+    states only what differs from what qconform finds out by itself.
+    """
+
+    method: str
+    requirements: tuple[Requirement, ...] = ()
+    inputs: Inputs = field(default_factory=Inputs)
+    promises: Promises = field(default_factory=Promises)
+    oracles: Oracles = field(default_factory=Oracles)
     known_deviations: tuple[KnownDeviation, ...] = ()
     notes: str = ""
 
@@ -275,24 +334,32 @@ class QuantizerSpec:
 
     def element_size(self, config: Any) -> float | None:
         """Bytes per quantized element for this config, or None where the spec does not say."""
-        size = self.quantized_element_size
+        size = self.promises.quantized_element_size
         return size(config) if callable(size) else size
 
     def deviations_for(self, check: str, param_id: str) -> list[KnownDeviation]:
         return [d for d in self.known_deviations if d.applies_to(check, param_id)]
 
     def replace(self, **changes: Any) -> QuantizerSpec:
-        return dataclasses.replace(self, **changes)
+        """A copy with ``changes``: top-level fields, whole groups, or any field of a group by its own name."""
+        grouped: dict[str, dict[str, Any]] = {}
+        top: dict[str, Any] = {}
+        for name, value in changes.items():
+            if name in FIELD_GROUP:
+                grouped.setdefault(FIELD_GROUP[name], {})[name] = value
+            else:
+                top[name] = value
+        for group, fields in grouped.items():
+            top[group] = dataclasses.replace(top.get(group, getattr(self, group)), **fields)
+        return dataclasses.replace(self, **top)
 
 
-def minimal_spec(method: str, config_class: type) -> QuantizerSpec:
-    """The spec of a method nobody described: its config class's defaults, no further promises."""
+def minimal_spec(method: str, config_class: type | None = None) -> QuantizerSpec:
+    """The spec of a method nobody described: every capability is found out, configs come from the class."""
     return QuantizerSpec(
         method=method,
-        default_config=config_class,
-        capabilities=Capabilities(quantizes_on_the_fly=False, serializable=False, deterministic=False),
-        notes="no spec declared: config and contract checks run on the config class's default constructor; "
-        "checks that need a declared capability are skipped",
+        inputs=Inputs(default_config=config_class),
+        notes="no spec declared: capabilities are probed from the quantizer, configs inferred from the config class",
     )
 
 

@@ -3,7 +3,7 @@
 A probe does what ``from_pretrained`` does before it touches a weight: get the config (built as a
 user would build it, or read from a checkpoint's config.json) and call ``get_hf_quantizer``, which
 merges, dispatches, constructs the quantizer, validates the environment and updates the device map.
-Its outcome is plain data, so probes run in a subprocess (``qconform.environment.run_hidden``) answer
+Its outcome is plain data, so probes run in a subprocess (``qconform.support.environment.run_hidden``) answer
 exactly as probes run here. Subprocess answers are cached for the run and shared by xdist workers,
 so each hidden package costs one interpreter per run, whatever the number of targets needing it.
 """
@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from qconform.environment import accelerator_present, run_hidden
+from qconform.support.environment import accelerator_present, run_hidden
 
 PATHS = ("argument", "checkpoint")  # quantization_config passed to from_pretrained / found in config.json
 
@@ -54,7 +54,7 @@ def probe(
     """
     from transformers.quantizers.auto import get_hf_quantizer
 
-    from qconform.tiny_models import tiny_config
+    from qconform.inputs.tiny_models import tiny_config
 
     skipped: list[str] = []
     for path in paths:
@@ -64,7 +64,7 @@ def probe(
             model_config.quantization_config = copy.deepcopy(config_dict)
         else:
             try:
-                config = spec.default_config()
+                config = spec.inputs.default_config()
             except Exception as exc:
                 outcome = _raised("config", exc)
                 if outcome["own_import"]:  # the caller's own import: this way of getting a config does not apply
@@ -94,7 +94,7 @@ def probe(
 
 def probe_targets(request: dict[str, Any]) -> dict[str, Any]:
     """Child entry point: ``{"plugins": [...], "probes": [{"id", "key", "paths", "config_dict"}]}`` -> {id: outcome}."""
-    from qconform.targets import discover
+    from qconform.discovery.targets import discover
 
     found = discover(request.get("plugins", ()))
     answers = {}
@@ -146,7 +146,7 @@ def hidden_probes(
 
     def compute() -> dict[str, Any]:
         return run_hidden(
-            "qconform.probes:probe_targets",
+            "qconform.support.probes:probe_targets",
             request,
             modules=modules,
             distributions=distributions,

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from qconform import collection, isolation, profiles
-from qconform.failures import counterexample, reproduce_command
+from qconform.discovery.selection import SelectionError, select
+from qconform.discovery.targets import Discovery, Target, discover
 from qconform.report.records import (
     FAILURE,
     META,
@@ -26,10 +26,10 @@ from qconform.report.records import (
     collection_error_record,
     summarize,
 )
-from qconform.selection import SelectionError, select
-from qconform.targets import Discovery, Target, discover
+from qconform.session import collection, isolation, profiles
+from qconform.session.failures import counterexample, reproduce_command
 
-CHECKS_DIR = Path(__file__).parent / "checks"
+CHECKS_DIR = Path(__file__).parent.parent / "checks"
 
 
 def _utcnow() -> str:
@@ -87,7 +87,7 @@ class QconformSession:
         if not is_worker(config):
             isolation.isolation_dir()  # created now, before xdist starts workers that inherit it
         session._add_checks_to_args()
-        from qconform import fixtures
+        from qconform.session import fixtures
 
         config.pluginmanager.register(fixtures, "qconform-fixtures")
         return session

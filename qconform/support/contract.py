@@ -12,17 +12,17 @@ from typing import Any
 
 import pytest
 
-from qconform.configs import build
-from qconform.spec import QuantizerSpec
-from qconform.targets import Target
+from qconform.discovery.targets import Target
+from qconform.inputs.configs import build
+from qconform.specs.model import QuantizerSpec
 
 
 def paths_for(spec: QuantizerSpec) -> list[str]:
     """The ways a config reaches ``get_hf_quantizer`` for this method: as an argument, from a checkpoint."""
     paths = []
-    if spec.capabilities.quantizes_on_the_fly and not spec.requires_calibration:
+    if spec.promises.capabilities.quantizes_on_the_fly and not spec.promises.requires_calibration:
         paths.append("argument")
-    if spec.capabilities.loads_prequantized:
+    if spec.promises.capabilities.loads_prequantized:
         paths.append("checkpoint")
     return paths
 
@@ -38,8 +38,8 @@ def unavailable_reason(spec: QuantizerSpec, exc: BaseException) -> str | None:
     missing = spec.missing_requirements()
     if missing and (isinstance(exc, ImportError) or _names_missing(str(exc), spec)):
         return "backend missing: " + "; ".join(missing)
-    if spec.capabilities.needs_accelerator and not accelerator_here(spec):
-        return f"{spec.method} needs an accelerator ({', '.join(spec.devices)}) and this machine has none: {exc}"
+    if spec.promises.capabilities.needs_accelerator and not accelerator_here(spec):
+        return f"{spec.method} needs an accelerator ({', '.join(spec.inputs.devices)}) and this machine has none: {exc}"
     return None
 
 
@@ -55,9 +55,9 @@ def _names_missing(message: str, spec: QuantizerSpec) -> bool:
 def accelerator_here(spec: QuantizerSpec) -> bool:
     import torch
 
-    if "mps" in spec.devices and torch.backends.mps.is_available():
+    if "mps" in spec.inputs.devices and torch.backends.mps.is_available():
         return True
-    return "cuda" in spec.devices and torch.cuda.is_available()
+    return "cuda" in spec.inputs.devices and torch.cuda.is_available()
 
 
 def skip_if_unavailable(spec: QuantizerSpec, exc: BaseException) -> None:
@@ -78,14 +78,14 @@ def quantizer(target: Target, config: Any, pre_quantized: bool) -> Any:
 
 
 def default_config(target: Target) -> Any:
-    return build(target.spec.default_config, target.spec)
+    return build(target.spec.inputs.default_config, target.spec)
 
 
 def validated_quantizer(target: Target, path: str, device_map: Any = None) -> tuple[Any, Any, Any]:
     """``get_hf_quantizer`` on the tiny llama config: (quantizer, model config, device map) for ``path``."""
     from transformers.quantizers.auto import get_hf_quantizer
 
-    from qconform.tiny_models import tiny_config
+    from qconform.inputs.tiny_models import tiny_config
 
     require_path(target.spec, path)
     config = default_config(target)
@@ -107,7 +107,7 @@ def meta_model(arch: str = "llama", dtype: Any = None) -> Any:
     import torch
     from transformers import AutoModelForCausalLM
 
-    from qconform.tiny_models import tiny_config
+    from qconform.inputs.tiny_models import tiny_config
 
     with torch.device("meta"):
         return AutoModelForCausalLM.from_config(tiny_config(arch), dtype=dtype or torch.float32)
@@ -154,7 +154,7 @@ def device_exists(value: Any) -> bool:
 
 def tensor_bytes(tensor: Any) -> int:
     """Bytes a tensor holds, looking inside wrapper subclasses (torchao, quanto) at their inner tensors."""
-    from qconform.numerics import plain_tensors
+    from qconform.support.metrics import plain_tensors
 
     return sum(t.numel() * t.element_size() for t in plain_tensors({"": tensor}).values())
 

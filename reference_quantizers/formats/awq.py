@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import torch
 
-from reference_quantizers.numerics import packing
+from reference_quantizers.formats import packing
 
 
 def group_width(group_size: int, in_features: int) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable, Mapping
 
-from qconform.targets import Target
+from qconform.discovery.targets import Target
 
 GROUPS = {
     "all": lambda t: True,

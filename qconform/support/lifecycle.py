@@ -18,9 +18,9 @@ import pytest
 import torch
 from torch import nn
 
-from qconform.spec import QuantizerSpec, load_object
-from qconform.tiny_models import sample_input_ids, tiny_checkpoint, tiny_config, tiny_model
-from reference_quantizers.writers.cache import quiet  # one silencer for writing and loading tiny models
+from qconform.inputs.tiny_models import sample_input_ids, tiny_checkpoint, tiny_config, tiny_model
+from qconform.specs.model import QuantizerSpec, load_object
+from qconform.support.quiet import quiet
 
 ARCHITECTURES = ("llama", "opt")  # untied without biases; tied embeddings with biases
 # modules each tiny architecture marks ``_keep_in_fp32_modules`` in the variant built for that check
@@ -47,20 +47,20 @@ def on_the_fly(spec: QuantizerSpec) -> bool:
 
     A spec naming a ``checkpoint_writer`` loads through it even where the method can quantize on the fly
     (GPTQ): that path needs a calibration dataset and a tokenizer from the hub, which qconform never uses."""
-    if spec.checkpoint_writer is not None:
+    if spec.inputs.checkpoint_writer is not None:
         return False
-    return spec.capabilities.quantizes_on_the_fly and not spec.requires_calibration
+    return spec.promises.capabilities.quantizes_on_the_fly and not spec.promises.requires_calibration
 
 
 def checkpoint_for(spec: QuantizerSpec, config: Any, arch: str) -> tuple[Path, bool]:
     """(checkpoint, pre_quantized): the full-precision tiny checkpoint, or the spec's pre-quantized one."""
     if on_the_fly(spec):
         return tiny_checkpoint(arch), False
-    if spec.checkpoint_writer is None:
+    if spec.inputs.checkpoint_writer is None:
         pytest.skip(
             f"{spec.method} needs a pre-quantized (or calibrated) checkpoint and its spec names no checkpoint_writer"
         )
-    writer = load_object(spec.checkpoint_writer)
+    writer = load_object(spec.inputs.checkpoint_writer)
     return Path(writer(spec.method, arch, config)), True
 
 
@@ -70,7 +70,7 @@ def quantization_kwargs(spec: QuantizerSpec, config: Any, device: str, pre_quant
     checkpoint's config by transformers), or nothing."""
     if not pre_quantized:
         return {"quantization_config": config}
-    overrides = spec.loading_overrides.get(str(device).split(":")[0])
+    overrides = spec.inputs.loading_overrides.get(str(device).split(":")[0])
     if not overrides:
         return {}
     loading = copy.deepcopy(config)

@@ -12,8 +12,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from qconform.spec import QuantizerSpec, minimal_spec
-from qconform.specs import SpecRegistry, load_registry
+from qconform.discovery.probe import probe_capabilities
+from qconform.discovery.registry import SpecRegistry, load_registry
+from qconform.specs.model import QuantizerSpec, minimal_spec
 
 Origin = Literal["transformers", "reference", "plugin"]
 
@@ -26,7 +27,8 @@ class Target:
     quantizer_class: type
     config_class: type | None
     origin: Origin
-    spec: QuantizerSpec
+    spec: QuantizerSpec  # what the checks read: the declared spec, completed by what was found out
+    declared: QuantizerSpec | None = None  # the spec as its author wrote it; None where nobody wrote one
 
     def __repr__(self) -> str:  # short, because hypothesis prints it in every counterexample
         return f"Target({self.key!r})"
@@ -68,12 +70,22 @@ def discover(plugin_modules: Iterable[str] = ()) -> Discovery:
     for key in sorted(AUTO_QUANTIZER_MAPPING):
         quantizer_class = AUTO_QUANTIZER_MAPPING[key]
         config_class = AUTO_QUANTIZATION_CONFIG_MAPPING.get(key)
-        spec = registry.specs.get(key)
-        if spec is None:
-            spec = minimal_spec(key, config_class) if config_class else minimal_spec(key, _no_config(key))
-        targets[key] = Target(key, quantizer_class, config_class, origin_of(quantizer_class), spec)
+        declared = registry.specs.get(key)
+        spec = completed(declared or minimal_spec(key), quantizer_class, config_class or _no_config(key))
+        targets[key] = Target(key, quantizer_class, config_class, origin_of(quantizer_class), spec, declared)
     orphans = sorted(set(registry.specs) - set(targets))
     return Discovery(targets=targets, broken=dict(registry.broken), orphan_specs=orphans)
+
+
+def completed(spec: QuantizerSpec, quantizer_class: type, config_class: type) -> QuantizerSpec:
+    """The spec with every unset fact filled in: the config class's defaults, the quantizer's own
+    ``requires_calibration``, and capabilities the author left unset."""
+    changes: dict = {"capabilities": spec.promises.capabilities.over(probe_capabilities(quantizer_class))}
+    if spec.inputs.default_config is None:
+        changes["default_config"] = config_class
+    if spec.promises.requires_calibration is None:
+        changes["requires_calibration"] = bool(getattr(quantizer_class, "requires_calibration", False))
+    return spec.replace(**changes)
 
 
 def _no_config(key: str) -> type:

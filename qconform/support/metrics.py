@@ -164,20 +164,20 @@ def compute_eps(dtype: torch.dtype) -> float:
 
 def rel_error_bound(spec: Any, config: Any) -> float:
     """The spec's relative Frobenius bound for this config (a number, or a function of the config)."""
-    bound = spec.tolerances.rel_error
+    bound = spec.promises.tolerances.rel_error
     return float(bound(config)) if callable(bound) else float(bound)
 
 
 def drift_bound(spec: Any, config: Any) -> float:
     """How far a tiny model's logits may drift from full precision: the spec's ``logits_drift``, else
     twice its weight error bound."""
-    declared = spec.tolerances.logits_drift
+    declared = spec.promises.tolerances.logits_drift
     return 2 * rel_error_bound(spec, config) if declared is None else float(declared)
 
 
 @dataclass(frozen=True)
 class Disagreement:
-    """How two quantizations of one weight compare, against the level they promise (``qconform.spec.AcrossDevices``)."""
+    """How two quantizations of one weight compare, against the level they promise (``AcrossDevices``)."""
 
     mismatches: list[Mismatch]
     gap: float  # relative Frobenius distance between the two dequantized weights
@@ -206,7 +206,7 @@ def disagreement(
     under the promise ``level``: exact, rounding or search (see ``AcrossDevices``). ``bound`` is the method's
     error bound for the config: errors under ``FLOOR_SHARE`` of it count as equally good. NaN and infinity
     must sit at the same places in both; the rest is compared on the finite elements."""
-    from qconform.spec import EXACT, FLOOR_SHARE, ROUNDING, ROUNDING_SHARE, SEARCH_SHARE
+    from qconform.specs.model import EXACT, FLOOR_SHARE, ROUNDING, ROUNDING_SHARE, SEARCH_SHARE
 
     first, second = (_f64(t).cpu() for t in dequantized)
     reference = _f64(weight).cpu()

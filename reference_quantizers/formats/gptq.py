@@ -21,7 +21,7 @@ The algorithm, one Linear at a time, weight ``W`` (out, in), calibration inputs 
 
 The operations follow gptqmodel's order one for one, so on the same device and inputs the results
 match bit for bit (measured in tests/reference/test_gptq.py). Stored in a checkpoint: see
-``reference_quantizers.numerics.packing`` and ``pack_gptq``.
+``reference_quantizers.formats.packing`` and ``pack_gptq``.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import torch
 
-from reference_quantizers.numerics import packing
+from reference_quantizers.formats import packing
 
 BLOCK_SIZE = 128
 

@@ -1,0 +1,1 @@
+"""What the checks feed a quantizer: configs, hypothesis strategies, weights and activations, tiny models."""
