@@ -1,4 +1,4 @@
-"""Time the AQLM twin on one weight (issue 5, item 3): its learner, its dequantization against aqlm's, and a
+"""Time the AQLM twin on one weight: its learner, its dequantization against aqlm's, and a
 forward against aqlm's ``QuantizedLinear`` kernels.
 
 aqlm has no quantizer to time against (its learner, beam search and fine-tuning, lives in the AQLM research

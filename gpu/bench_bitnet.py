@@ -1,4 +1,4 @@
-"""Time the BitNet twin against transformers' own BitNet code quantizing one weight (issue 4, item 4).
+"""Time the BitNet twin against transformers' own BitNet code quantizing one weight.
 
 transformers never writes BitNet weights; its ternarization is ``WeightQuant`` (``torch.compile``-
 decorated) and its packing ``pack_weights``. The real side is ``qconform.backends.bitnet.BitNetCodec``

@@ -1,4 +1,4 @@
-"""Time the bitsandbytes twins against bitsandbytes quantizing one weight (issue 4, item 4), and measure where
+"""Time the bitsandbytes twins against bitsandbytes quantizing one weight, and measure where
 their stored tensors differ (the evidence for the CUDA known deviations).
 
 4-bit (block size 64, as transformers uses): the twin's ``RefBnb4bitLinear.quantize`` (every checkpoint
@@ -6,7 +6,7 @@ tensor, JSON quant state included) against bitsandbytes' ``quantize_4bit`` follo
 ``QuantState.as_dict(packed=True)`` (what ``Params4bit`` + ``Linear4bit._save_to_state_dict`` do), and
 against ``quantize_4bit`` alone. 8-bit: ``RefBnb8bitLinear.quantize`` against ``Int8Params``' steps (float16
 copy, ``int8_vectorwise_quant``). Median of the repeats after warm-up, the device synchronised around each
-call (harness: ``bench_torchao.timed``). The ratio twin / bitsandbytes is what issue 4 bounds (at most 3).
+call (harness: ``bench_torchao.timed``). The ratio twin / bitsandbytes is the figure to watch (round 1 bounded it at 3).
 
     python gpu/bench_bitsandbytes.py                          # 4096 x 4096 bfloat16 on CUDA
     python gpu/bench_bitsandbytes.py --size 256 --device cpu  # a quick check of the script itself

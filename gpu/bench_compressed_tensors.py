@@ -1,4 +1,4 @@
-"""Time the compressed-tensors twin against compressed-tensors quantizing one weight (issue 5, item 3).
+"""Time the compressed-tensors twin against compressed-tensors quantizing one weight.
 
 Each case quantizes the same ``size x size`` weight with the twin (``RefCompressedTensorsLinear.quantize``:
 min-max scales, quantize, pack) and with compressed-tensors' own functions as

@@ -1,4 +1,4 @@
-"""Time the FP8 twin against transformers' FineGrainedFP8 quantizing one weight (issue 4, item 4).
+"""Time the FP8 twin against transformers' FineGrainedFP8 quantizing one weight.
 
 Weights: the twin's ``quantize`` against transformers' ``Fp8Quantize`` (what loading with
 ``FineGrainedFP8Config`` runs on a GPU), float32 and UE8M0 scales, 128x128 blocks. Activations: the

@@ -1,4 +1,4 @@
-"""Time the GPTQ twin against gptqmodel on one layer (issue 5, item 3): 4096 x 4096, 128 rows of 2048 tokens.
+"""Time the GPTQ twin against gptqmodel on one layer: 4096 x 4096, 128 rows of 2048 tokens.
 
 For each configuration both implementations get the same weight and the same calibration activations
 (128 batches of (1, 2048, 4096), per-channel scales log-normal, bfloat16 on the device). Timed, with
@@ -13,7 +13,7 @@ torch.cuda.synchronize, median of repeats after a warm-up:
 Agreement is reported per configuration: how many codes differ from gptqmodel's, and whether scales,
 zeros and g_idx are equal. The JSON is rewritten after every row, so a run cut short keeps what it measured.
 
-    python gpu/bench_gptq.py                                   # the issue's size on CUDA
+    python gpu/bench_gptq.py                                   # 4096 x 4096 on CUDA
     python gpu/bench_gptq.py --size 256 --tokens 64 --rows 8 --device cpu --repeats 1   # a quick check
 
 Writes ``$OUT/bench_gptq.json``.

@@ -1,10 +1,10 @@
-"""Time the torchao twin against torchao quantizing one weight (issue 4, item 4); the harness the bitnet and
+"""Time the torchao twin against torchao quantizing one weight; the harness the bitnet and
 fp8 benchmarks share.
 
 Each case quantizes the same ``size x size`` bfloat16 weight with the twin (its Linear's ``quantize``)
 and with torchao's own constructor of the tensor subclass that ``quantize_`` builds
 (``Int8Tensor.from_hp``, ``Int4Tensor.from_hp``), after warm-up, synchronising the device around every
-call, and keeps the median of the repeats. The twin/real ratio is the figure issue 4 bounds (at most 3).
+call, and keeps the median of the repeats. The twin/real ratio is the figure to watch (round 1 bounded it at 3).
 The stored tensors are compared bit for bit on the device. int4 needs mslk (CUDA); without it the row
 says why.
 

@@ -1,8 +1,8 @@
-"""Time the quanto, hqq and eetq twins against their real backends quantizing one weight (issue 4, item 4).
+"""Time the quanto, hqq and eetq twins against their real backends quantizing one weight.
 
 Each case quantizes the same ``size x size`` bfloat16 weight with the twin's codec and with the real
 backend's (``qconform.backends``), after warm-up, synchronising the device around every call, and
-keeps the median of the repeats. The twin/real ratio is the figure issue 4 bounds (at most 3). The
+keeps the median of the repeats. The twin/real ratio is the figure to watch (round 1 bounded it at 3). The
 stored tensors of the two are also compared bit for bit on this device. EETQ has no runnable backend
 (see its spec), so only the twin is timed. ``quanto freeze`` times optimum-quanto's own
 ``QLinear.freeze()`` (what transformers runs; it also repacks for quanto's kernels) beside the

@@ -1,4 +1,4 @@
-"""How each codec's stored tensors on CUDA differ from the CPU's, and from its twin's on CUDA (issue 4).
+"""How each codec's stored tensors on CUDA differ from the CPU's, and from its twin's on CUDA.
 
 The suite's cross-device check says whether they differ; this probe says how, on larger weights, so that
 each spec can declare what it promises across devices with measured figures: per stored tensor the

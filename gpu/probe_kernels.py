@@ -1,5 +1,5 @@
 """Which gptqmodel kernel loads a twin-written GPTQ or AWQ checkpoint on CUDA, how long it takes, and how
-its logits compare with gptqmodel's pure-torch kernel on the same checkpoint (issue 5).
+its logits compare with gptqmodel's pure-torch kernel on the same checkpoint.
 
 transformers passes ``backend`` to gptqmodel as a loading attribute (``GPTQConfig.get_loading_attributes``);
 ``auto`` picks by hardware and shape (Machete on Hopper, which builds from downloaded CUTLASS sources, or

@@ -57,9 +57,12 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+RUNS_DIR = "qconform-runs"  # under the working directory: committed reports (reports/runs/) are never written by a run
+
+
 def default_report_path() -> Path:
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
-    return Path("reports") / "runs" / f"run-{stamp}.json"
+    return Path(RUNS_DIR) / f"run-{stamp}.json"
 
 
 def cmd_run(args: argparse.Namespace, passthrough: list[str]) -> int:
@@ -113,17 +116,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_run.add_argument("--profile", choices=["quick", "ci", "thorough"])
     p_run.add_argument("--device", action="append", default=[])
     p_run.add_argument("-n", "--workers", help="pytest-xdist workers (a number or 'auto'; default 1)")
-    p_run.add_argument("--report", metavar="PATH", help="default: reports/runs/run-<UTC time>.json")
+    p_run.add_argument(
+        "--report", metavar="PATH", help=f"default: {RUNS_DIR}/run-<UTC time>.json in the working directory"
+    )
 
     from qconform.report import command as report_command
 
     report_command.add_parser(sub)
+    from qconform.releases import command as matrix_command
+
+    matrix_command.add_parser(sub)
 
     args = parser.parse_args(argv)
     if args.command == "list":
         return cmd_list(args)
     if args.command == "run":
         return cmd_run(args, passthrough)
+    if args.command == "matrix":
+        return matrix_command.run(args, passthrough, default_report_path().parent)
     return report_command.run(args)
 
 

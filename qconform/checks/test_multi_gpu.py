@@ -14,10 +14,11 @@ import pytest
 import torch
 
 from qconform.inputs.configs import build
-from qconform.support import lifecycle
+from qconform.support import lifecycle, outcomes
 from qconform.support.assertions import expect, fail
 from qconform.support.lifecycle import ARCHITECTURES
 from qconform.support.metrics import compare_stored, plain_tensors, rel_frobenius, summary
+from qconform.support.outcomes import NOT_SUPPORTED
 
 per_arch = pytest.mark.parametrize("arch", ARCHITECTURES)
 
@@ -26,10 +27,10 @@ per_arch = pytest.mark.parametrize("arch", ARCHITECTURES)
 def two_gpus(accelerator: str) -> None:
     """Skip unless this run's accelerator, where the target runs, is CUDA with two devices."""
     if accelerator.split(":")[0] != "cuda":
-        pytest.skip(f"compares two CUDA devices with one: this run's accelerator is {accelerator}")
+        outcomes.skip(NOT_SUPPORTED, f"compares two CUDA devices with one: this run's accelerator is {accelerator}")
     count = torch.cuda.device_count()
     if count < 2:
-        pytest.skip(f"needs two CUDA devices; this machine has {count}")
+        outcomes.skip(NOT_SUPPORTED, f"needs two CUDA devices; this machine has {count}")
 
 
 def budgets_for(total: int, tenths: int) -> dict:

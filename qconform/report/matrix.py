@@ -1,12 +1,15 @@
 """Matrix cells: what a group of records (one method, one family or one environment) amounts to.
 
-A cell is one of five states, decided by counts, never by names:
+A cell is one of these states, decided by counts and the skip reasons' kinds (``qconform.support.outcomes``),
+never by names:
 
-- ``passed``: every check that ran passed (checks skipped as not applicable do not count against it);
+- ``passed``: every check that ran passed (skipped checks do not count against it);
 - ``partly``: some passed, some did not (failed, error, crashed, timeout, broken, or a declared
   known deviation, xfailed);
 - ``failed``: checks ran and none passed;
-- ``unsupported``: nothing ran, every check was skipped; the skip reasons say why;
+- nothing ran, every check was skipped, and the first kind among the skips says why: ``not_installed`` (a
+  package is missing here), ``needs_network``, ``unsupported`` (the hardware refused, quoted),
+  ``not_applicable`` (capabilities the method lacks);
 - ``not_run``: no record at all (the method, family or environment was not part of any run).
 """
 
@@ -18,8 +21,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from qconform.report.merge import NO_TARGET, Merged
+from qconform.support.outcomes import KINDS, NEEDS_NETWORK, NOT_APPLICABLE, NOT_INSTALLED, NOT_SUPPORTED, kind_of
 
-STATES = ("passed", "partly", "failed", "unsupported", "not_run")
+# the kinds of skip, in the order a cell that ran nothing names them
+SKIP_STATES = {NOT_INSTALLED: "not_installed", NEEDS_NETWORK: "needs_network", NOT_SUPPORTED: "unsupported",
+               NOT_APPLICABLE: "not_applicable"}
+STATES = ("passed", "partly", "failed", *SKIP_STATES.values(), "not_run")
 PROBLEMS = ("failed", "error", "crashed", "timeout", "broken")
 RAN = ("passed", "xfailed", *PROBLEMS)
 
@@ -47,7 +54,12 @@ class Cell:
         """For sorting: share of checks that passed; unsupported and not run sort below failures."""
         if self.ran:
             return self.passed / self.ran
-        return -1.0 if self.state == "unsupported" else -2.0
+        return -2.0 if self.state == "not_run" else -1.0
+
+    @property
+    def skipped_only(self) -> bool:
+        """Nothing ran: the state names why (a kind of skip)."""
+        return self.state in SKIP_STATES.values()
 
     def note(self) -> str:
         """What the passed/ran fraction leaves out: known deviations and skipped checks."""
@@ -71,17 +83,16 @@ class Cell:
 def cell_of(records: Iterable[dict[str, Any]]) -> Cell:
     records = list(records)
     counts = dict(sorted(Counter(r["outcome"] for r in records).items()))
+    skips = Counter(r["reason"] or "skipped without a reason" for r in records if r["outcome"] == "skipped")
+    # reasons of the first kind first (the one a cell that ran nothing shows), each kind by frequency
     reasons = tuple(
-        reason
-        for reason, _ in Counter(
-            r["reason"] or "skipped without a reason" for r in records if r["outcome"] == "skipped"
-        ).most_common()
+        sorted((reason for reason, _ in skips.most_common()), key=lambda reason: KINDS.index(kind_of(reason)))
     )
     cell = Cell("not_run", counts, reasons)
     if not records:
         return cell
     if not cell.ran:
-        return Cell("unsupported", counts, reasons)
+        return Cell(SKIP_STATES[kind_of(reasons[0])], counts, reasons)
     if cell.passed == cell.ran:
         return Cell("passed", counts, reasons)
     return Cell("partly" if cell.passed else "failed", counts, reasons)

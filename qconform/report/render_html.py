@@ -23,20 +23,28 @@ STATE_TITLES = {
     "passed": "every check that ran passed",
     "partly": "partly passed",
     "failed": "no check passed",
-    "unsupported": "not supported here",
+    "not_installed": "not installed here",
+    "needs_network": "needs the network",
+    "unsupported": "not supported on this hardware",
+    "not_applicable": "not applicable",
     "not_run": "not run",
 }
 WORDS = {
     "passed": "passed",
     "partly": "partly",
     "failed": "failed",
+    "not_installed": "not installed",
+    "needs_network": "needs network",
     "unsupported": "not supported",
+    "not_applicable": "n/a",
     "not_run": "not run",
 }
 LEGEND_HTML = (
     '<span class="cell passed">passed n/m</span> every check that ran passed · '
     '<span class="cell partly">partly n/m</span> some passed · <span class="cell failed">failed 0/m</span> none '
-    'passed · <span class="cell unsupported">not supported</span> here, with why · '
+    'passed · nothing ran, with why: <span class="cell not_installed">not installed</span> here · '
+    '<span class="cell needs_network">needs network</span> · <span class="cell unsupported">not supported</span> '
+    'on this hardware · <span class="cell not_applicable">n/a</span> not applicable · '
     '<span class="cell not_run">not run</span> · "known": declared known deviations (xfailed)'
 )
 OUTCOME_ORDER = ("crashed", "timeout", "broken", "error", "failed", "xfailed", "skipped", "passed")
@@ -57,7 +65,9 @@ def render(
     hardware: Mapping[str, Mapping[str, Cell]],
     compatibility: Mapping[str, Mapping[str, Mapping[str, Cell]]],
     plots: Mapping[str, bytes] | None = None,
+    sections: Mapping[str, list[str]] | None = None,
 ) -> str:
+    """The page; ``sections`` (anchor -> a <section> with that id) go after the hardware matrix, linked from the nav."""
     script = _SCRIPT
     digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
     policy = f"default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'sha256-{digest}'"
@@ -69,11 +79,14 @@ def render(
         f"newest run finished {esc(newest)}.</p>",
         '<nav><a href="#hardware">hardware matrix</a> · <a href="#software">software</a> · '
         '<a href="#compatibility">compatibility</a> · <a href="#figures">measured figures</a> · '
-        '<a href="#records">records</a> · <a href="#sources">sources</a></nav>',
+        '<a href="#records">records</a> · <a href="#sources">sources</a>'
+        + "".join(f' · <a href="#{esc(anchor)}">{esc(anchor)}</a>' for anchor in sections or {})
+        + "</nav>",
         f'<p class="legend">{LEGEND_HTML}.<br>Click a cell for its records; click a header to sort.</p>',
         '<p><label>Methods: <input id="filter-methods" type="search" placeholder="filter methods"></label></p>',
         "</header>",
         *_hardware(merged, hardware),
+        *(line for lines in (sections or {}).values() for line in lines),
         *_software(merged),
         *_compatibility(merged, compatibility),
         *_figures(plots or {}),
@@ -106,7 +119,7 @@ def _cell(cell: Cell, target: str, column: str, family: str = "") -> str:
     title = STATE_TITLES[cell.state] + (f": {counts}" if counts else "")
     if cell.reasons:
         title += "\nwhy: " + "\n".join(cell.reasons[:5])
-    reason = f'<span class="why">{esc(cell.reasons[0])}</span>' if cell.state == "unsupported" else ""
+    reason = f'<span class="why">{esc(cell.reasons[0])}</span>' if cell.skipped_only else ""
     return (
         f'<td class="cell {cell.state}"'
         + _attrs(
@@ -368,7 +381,7 @@ table.sortable thead th{cursor:pointer;user-select:none}
 th[aria-sort=ascending]::after{content:" ▲"}th[aria-sort=descending]::after{content:" ▼"}
 td.cell{cursor:pointer;white-space:nowrap}td.cell .why{display:block;font-size:.8em;color:#555;max-width:22em;
 white-space:normal}.cell.passed{background:#e3f4e6}.cell.partly{background:#fff3c4}.cell.failed{background:#fbdad7}
-.cell.unsupported{background:#ececec;color:#444}.cell.not_run{color:#999}td.cell.not_run{text-align:center}
+.cell.unsupported,.cell.not_installed,.cell.needs_network,.cell.not_applicable{background:#ececec;color:#444}.cell.not_run{color:#999}td.cell.not_run{text-align:center}
 .legend span.cell{padding:0 .3em;border:1px solid #d0d0d0}
 tr.differs th,tr.differs td{background:#fff8dc}.missing{color:#999}
 .filters{display:flex;flex-wrap:wrap;gap:.8em;align-items:center;margin:.5em 0}

@@ -6,16 +6,26 @@ punctuation becomes numeric references, so a record cannot add markup, links or 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from qconform.report import measured
 from qconform.report.matrix import PROBLEMS, Cell
 from qconform.report.merge import Merged
 
-SYMBOLS = {"passed": "✅", "partly": "🟡", "failed": "❌", "unsupported": "⚪", "not_run": "—"}
+SYMBOLS = {
+    "passed": "✅",
+    "partly": "🟡",
+    "failed": "❌",
+    "not_installed": "📦",
+    "needs_network": "🌐",
+    "unsupported": "⛔",
+    "not_applicable": "⚪",
+    "not_run": "—",
+}
 LEGEND = (
-    "✅ every check that ran passed · 🟡 partly passed (passed/ran) · ❌ none passed · "
-    "⚪ not supported here (the note says why) · — not run · (n known): declared known deviations (xfailed)"
+    "✅ every check that ran passed · 🟡 partly passed (passed/ran) · ❌ none passed · nothing ran, the note says "
+    "why: 📦 not installed here · 🌐 needs the network · ⛔ not supported on this hardware (its refusal) · "
+    "⚪ not applicable · — not run · (n known): declared known deviations (xfailed)"
 )
 _HTML = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}
 _MARKDOWN = set("\\`*_{}[]|~#$!")  # could open markup in a GFM table cell or heading: backslash-escaped
@@ -40,7 +50,7 @@ def md(text: object, limit: int | None = 200) -> str:
 
 
 class Notes:
-    """Numbered footnotes for the reasons behind 'not supported here' cells, shared by all tables."""
+    """Numbered footnotes for the reasons behind cells where nothing ran, shared by all tables."""
 
     def __init__(self) -> None:
         self.reasons: dict[str, int] = {}
@@ -51,7 +61,7 @@ class Notes:
     def render(self) -> list[str]:
         if not self.reasons:
             return []
-        lines = ["", "**Not supported here, why:**", ""]
+        lines = ["", "**Why nothing ran:**", ""]
         lines += [f"{n}. {md(reason, 400)}" for reason, n in self.reasons.items()]
         return lines
 
@@ -60,7 +70,7 @@ def cell_text(cell: Cell, notes: Notes) -> str:
     symbol = SYMBOLS[cell.state]
     if cell.state == "not_run":
         return symbol
-    if cell.state == "unsupported":
+    if cell.skipped_only:
         return f"{symbol} " + " ".join(f"[{notes.number(r)}]" for r in cell.reasons[:3])
     return f"{symbol} {cell.passed}/{cell.ran}{cell.note()}"
 
@@ -79,7 +89,9 @@ def render(
     compatibility: Mapping[str, Mapping[str, Mapping[str, Cell]]],
     plots: Mapping[str, str] | None = None,
     failures_limit: int = 50,
+    sections: Sequence[Callable[[Notes], list[str]]] = (),
 ) -> str:
+    """The whole report; ``sections`` add lines after the software table (given the shared footnotes)."""
     notes = Notes()
     columns = [c.name for c in merged.columns]
     newest = max((r.finished for r in merged.runs), default="-")
@@ -99,6 +111,8 @@ def render(
     lines += hardware_table(merged, hardware, notes)
     lines += ["", "## Software per environment", ""]
     lines += software_table(merged)
+    for section in sections:  # e.g. the release series (qconform.report.releases)
+        lines += section(notes)
     for column, rows in compatibility.items():
         lines += ["", f"## Compatibility on {md(column)}", ""]
         lines += table(

@@ -5,7 +5,7 @@ Documented field by field in ``docs/report-schema.md``. A run file:
 ```
 {"schema": "qconform.run", "version": 1,
  "run": {"started", "finished", "duration_s", "argv", "profile", "quantizers", "devices", "workers",
-         "qconform_version"},
+         "qconform_version", "import_output"},
  "environment": {... see qconform.support.environment.fingerprint ...},
  "records": [{"nodeid", "target", "origin", "check", "family", "params", "device", "outcome",
               "reason", "message", "duration_s", "measured", "counterexample", "reproduce"}]}

@@ -8,8 +8,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from qconform.report.schema import SchemaError, validate_run
-
 
 def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
     """Write ``data`` to ``path`` so that readers see the old file or the whole new one."""
@@ -40,18 +38,3 @@ def json_text(doc: Any) -> str:
 def write_json_atomic(path: str | os.PathLike[str], doc: Any) -> Path:
     """Write ``doc`` as JSON to ``path`` so that readers see the old file or the whole new one."""
     return write_text_atomic(path, json_text(doc))
-
-
-def read_run(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read and validate one run file; errors name the file."""
-    source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SchemaError(f"{source}: cannot read: {exc.strerror or exc}") from exc
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise SchemaError(f"{source}: not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
-    validate_run(doc, source)
-    return doc

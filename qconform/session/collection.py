@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 
 from qconform.discovery.targets import Target
+from qconform.support import outcomes
+from qconform.support.outcomes import NOT_APPLICABLE, NOT_INSTALLED, NOT_SUPPORTED
 
 DEVICE_CHOICES = ("cpu", "cuda", "auto")
 
@@ -42,11 +44,13 @@ def target_skip_reason(target: Target, markers: Sequence[pytest.Mark]) -> str | 
     """Why a check does not apply to this target, or None."""
     lacking = target.spec.promises.capabilities.lacking(required_capabilities(markers))
     if lacking:
-        return f"{target.key} does not declare {', '.join(lacking)} (spec)"
+        stated = target.declared.promises.capabilities.stated() if target.declared else {}
+        source = "declared in its spec" if all(c in stated for c in lacking) else "as found out from the quantizer"
+        return outcomes.reason(NOT_APPLICABLE, f"{target.key} lacks {', '.join(lacking)} ({source})")
     if any(mark.name == "qconform_backend" for mark in markers):
         missing = target.spec.missing_requirements()
         if missing:
-            return "backend missing: " + "; ".join(missing)
+            return outcomes.reason(NOT_INSTALLED, "; ".join(missing))
     return None
 
 
@@ -54,12 +58,13 @@ def device_skip_reason(target: Target, device: str) -> str | None:
     import torch
 
     kind = device.split(":")[0]
-    if kind not in target.spec.inputs.devices:
-        return f"{target.key} does not run on {kind} (spec devices: {', '.join(target.spec.inputs.devices)})"
+    devices = target.spec.inputs.devices
+    if kind not in devices:
+        return outcomes.reason(NOT_SUPPORTED, f"{target.key} runs on {', '.join(devices)} only (spec devices)")
     if kind == "cuda" and not torch.cuda.is_available():
-        return "no CUDA device on this machine"
+        return outcomes.reason(NOT_SUPPORTED, "no CUDA device on this machine")
     if kind == "cpu" and target.spec.promises.capabilities.needs_accelerator:
-        return f"{target.key} needs an accelerator (spec)"
+        return outcomes.reason(NOT_SUPPORTED, f"{target.key} needs an accelerator")
     return None
 
 

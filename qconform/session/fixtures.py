@@ -14,6 +14,8 @@ import pytest
 from qconform.discovery.targets import Target
 from qconform.report.records import MEASURED, json_safe
 from qconform.specs.model import QuantizerSpec
+from qconform.support import outcomes
+from qconform.support.outcomes import NOT_SUPPORTED
 
 Measure = Callable[..., None]
 
@@ -43,8 +45,10 @@ def accelerator(request: pytest.FixtureRequest, target: Target) -> str:
     session = request.config.pluginmanager.get_plugin("qconform-session")
     found = [d for d in session.devices if d != "cpu"]
     if not found:
-        pytest.skip("no accelerator among this run's devices (--qconform-device)")
+        outcomes.skip(NOT_SUPPORTED, "no accelerator among this run's devices (--qconform-device)")
     kind = found[0].split(":")[0]
     if kind not in target.spec.inputs.devices:
-        pytest.skip(f"{target.key} does not run on {kind} (spec devices: {', '.join(target.spec.inputs.devices)})")
+        outcomes.skip(
+            NOT_SUPPORTED, f"{target.key} runs on {', '.join(target.spec.inputs.devices)} only (spec devices)"
+        )
     return found[0]

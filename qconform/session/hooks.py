@@ -110,6 +110,9 @@ class QconformSession:
             f"qconform: profile={self.profile} devices={','.join(self.devices)}",
         ]
         lines += [f"qconform: plugin failed to import: {src}: {err}" for src, err in self.discovery.broken.items()]
+        if self.discovery.import_output:
+            kept = "kept in the run file (run.import_output)" if self.report_path else "--qconform-report keeps them"
+            lines.append(f"qconform: {len(self.discovery.import_output)} lines printed by packages on import, {kept}")
         return lines
 
     def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
@@ -238,4 +241,5 @@ class QconformSession:
             "plugins": self.plugins,
             "exitstatus": int(exitstatus),
             "qconform_version": __version__,
+            "import_output": self.discovery.import_output,  # what packages printed while discovered
         }

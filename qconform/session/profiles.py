@@ -10,8 +10,23 @@ PROFILES = ("quick", "ci", "thorough")
 _SUPPRESSED = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture]
 
 
+def use_cache_home() -> None:
+    """Hypothesis' own files (its ``.hypothesis`` folder) go to qconform's cache, not to whatever directory
+    a run starts from: the profiles derandomize, so no example database is kept at all."""
+    from hypothesis.configuration import set_hypothesis_home_dir
+
+    from qconform.inputs.tiny_models import cache_dir
+
+    set_hypothesis_home_dir(str(cache_dir() / "hypothesis"))
+
+
 def register_profiles() -> None:
-    common = {"deadline": None, "print_blob": True, "derandomize": True, "suppress_health_check": _SUPPRESSED}
+    common = {
+        "deadline": None,
+        "print_blob": True,
+        "derandomize": True,
+        "suppress_health_check": _SUPPRESSED,
+    }
     settings.register_profile("qconform-quick", max_examples=8, **common)
     settings.register_profile("qconform-ci", max_examples=25, **common)
     settings.register_profile("qconform-thorough", max_examples=200, **common)
@@ -26,5 +41,6 @@ def choose_profile(explicit: str | None) -> str:
 
 
 def load(profile: str) -> None:
+    use_cache_home()
     register_profiles()
     settings.load_profile(f"qconform-{profile}")

@@ -5,8 +5,8 @@ Every method is ``exact`` unless declared here (``qconform.specs.model.AcrossDev
 H200 with torch 2.11, transformers 5.17 (``reports/probes/h200x2-sm_90/probe_cross_device-*.json``), and from
 the suite's ``test_packed_data_same_on_cpu_and_cuda`` on an H100 (``reports/probes/h100-sm_90-2026-11-22.json``)
 and on two H200s (``reports/runs/h200x2-sm_90.json``). "Share" is the distance between the two dequantized
-weights as a share of the quantization error; ``rounding`` allows 0.1, and a ``search`` method must keep
-its error within 5%.
+weights as a share of the quantization error; ``rounding`` allows ``ROUNDING_SHARE`` (0.35: about 1% of the
+codes one step apart), and a ``search`` method must keep its error within ``SEARCH_SHARE`` (5%) of the other's.
 """
 
 from __future__ import annotations

@@ -15,6 +15,8 @@ import pytest
 from qconform.discovery.targets import Target
 from qconform.inputs.configs import build
 from qconform.specs.model import QuantizerSpec
+from qconform.support import outcomes
+from qconform.support.outcomes import NOT_INSTALLED
 
 
 def paths_for(spec: QuantizerSpec) -> list[str]:
@@ -37,7 +39,7 @@ def unavailable_reason(spec: QuantizerSpec, exc: BaseException) -> str | None:
     """Why ``exc`` is this machine's lack (a missing backend, no accelerator) rather than a defect."""
     missing = spec.missing_requirements()
     if missing and (isinstance(exc, ImportError) or _names_missing(str(exc), spec)):
-        return "backend missing: " + "; ".join(missing)
+        return outcomes.reason(NOT_INSTALLED, "; ".join(missing))
     if spec.promises.capabilities.needs_accelerator and not accelerator_here(spec):
         return f"{spec.method} needs an accelerator ({', '.join(spec.inputs.devices)}) and this machine has none: {exc}"
     return None

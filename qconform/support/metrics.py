@@ -147,8 +147,8 @@ def summary(mismatches: list[Mismatch]) -> dict[str, float | int]:
     }
 
 
-def all_finite(tensors: dict[str, torch.Tensor]) -> list[str]:
-    """Names of floating tensors holding NaN or infinity, with counts."""
+def non_finite(tensors: dict[str, torch.Tensor]) -> list[str]:
+    """Names of floating tensors holding NaN or infinity, with counts (empty when all are finite)."""
     bad = []
     for name, tensor in tensors.items():
         if tensor.dtype.is_floating_point and tensor.numel():
@@ -156,10 +156,6 @@ def all_finite(tensors: dict[str, torch.Tensor]) -> list[str]:
             if count:
                 bad.append(f"{name}: {count}/{tensor.numel()} non-finite values")
     return bad
-
-
-def compute_eps(dtype: torch.dtype) -> float:
-    return float(torch.finfo(dtype).eps)
 
 
 def rel_error_bound(spec: Any, config: Any) -> float:

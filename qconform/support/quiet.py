@@ -21,3 +21,31 @@ def quiet() -> Iterator[None]:
         logging.set_verbosity(level)
         if bars:
             logging.enable_progress_bar()
+
+
+@contextlib.contextmanager
+def captured(into: list[str]) -> Iterator[None]:
+    """Everything written to the process's stdout and stderr (file descriptors 1 and 2, so C extensions and
+    logging handlers too) goes into ``into`` as lines instead of the terminal: packages that print banners
+    and warnings when imported would otherwise repeat them in every xdist worker."""
+    import os
+    import sys
+    import tempfile
+
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    with tempfile.TemporaryFile(mode="w+b") as sink:
+        saved = [os.dup(1), os.dup(2)]
+        try:
+            os.dup2(sink.fileno(), 1)
+            os.dup2(sink.fileno(), 2)
+            yield
+        finally:
+            for stream in (sys.stdout, sys.stderr):
+                stream.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
+            sink.seek(0)
+            into.extend(line for line in sink.read().decode("utf-8", "replace").splitlines() if line.strip())

@@ -12,11 +12,11 @@ from hypothesis import strategies as st
 from qconform.inputs.weights import DTYPES, KINDS, SCALES, WeightCase, input_cases, weight_cases
 from qconform.specs.model import EXACT, ROUNDING, ROUNDING_SHARE, SEARCH, AcrossDevices, weaker
 from qconform.support.metrics import (
-    all_finite,
     compare_stored,
     disagreement,
     max_block_error,
     mismatch,
+    non_finite,
     plain_tensors,
     rel_frobenius,
     summary,
@@ -58,9 +58,9 @@ def test_compare_stored_names_missing_and_unexpected():
     assert summary(found)["mismatched_tensors"] == 2
 
 
-def test_all_finite_reads_fp8():
+def test_non_finite_reads_fp8():
     codes = torch.tensor([1.0, float("nan")]).to(torch.float8_e4m3fn)
-    assert all_finite({"codes": codes, "ok": torch.ones(3)}) == ["codes: 1/2 non-finite values"]
+    assert non_finite({"codes": codes, "ok": torch.ones(3)}) == ["codes: 1/2 non-finite values"]
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.metadata
+import importlib.util
 import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from transformers.quantizers.auto import AUTO_QUANTIZER_MAPPING
 
@@ -28,14 +31,17 @@ def test_list_shows_every_dispatch_key_with_backend_versions(tmp_path):
     builtin = {k for k, cls in AUTO_QUANTIZER_MAPPING.items() if cls.__module__.startswith("transformers.")}
     assert builtin <= listed
     quark = next(line for line in lines if line.startswith("quark "))
-    assert "amd-quark missing" in quark
+    installed = importlib.metadata.version("amd-quark") if importlib.util.find_spec("quark") else "missing"
+    assert f"amd-quark {installed}" in quark  # the backend column reads what is installed here
 
 
-def test_run_writes_a_report_under_reports_and_prints_a_summary(tmp_path):
+def test_run_writes_its_report_in_the_working_directory_and_prints_a_summary(tmp_path):
+    """Never into reports/runs/ (the committed runs): a run then a test of the committed reports both pass."""
     done = qconform("run", "--quantizer=eetq", "--", "-q", cwd=tmp_path)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    reports = list((tmp_path / "reports" / "runs").glob("run-*.json"))
-    assert len(reports) == 1
+    reports = list((tmp_path / "qconform-runs").glob("run-*.json"))
+    assert len(reports) == 1 and not (tmp_path / "reports").exists()
+    assert f"report: {Path('qconform-runs') / reports[0].name}" in done.stdout
     doc = json.loads(reports[0].read_text())
     assert {r["target"] for r in doc["records"]} == {"eetq"}
     summary = done.stdout[done.stdout.index("quantizer  passed") :]

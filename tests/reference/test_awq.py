@@ -30,15 +30,6 @@ from tests.reference.helpers import logits
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One intra-op thread: the tensors are small, and two threads per xdist worker on two cores stall."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def rel(expected: torch.Tensor, actual: torch.Tensor) -> float:
     return ((actual - expected).norm() / expected.norm()).item()
 

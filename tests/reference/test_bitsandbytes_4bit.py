@@ -78,15 +78,6 @@ def real_linears(model: nn.Module) -> dict[str, nn.Module]:
 
 
 @pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One intra-op thread: the tensors are small, and two threads per xdist worker on two cores stall."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module", autouse=True)
 def eager_bitsandbytes():
     """bitsandbytes wraps some PyTorch kernels in torch.compile (same code, eager on failure), which
     recompiles for every new shape: seconds per hypothesis example. Run them eagerly here."""

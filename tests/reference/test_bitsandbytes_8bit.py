@@ -46,15 +46,6 @@ def rewrite_quantization_config(path, config) -> None:
     config_file.write_text(json.dumps(data))
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One intra-op thread: the tensors are small, and two threads per xdist worker on two cores stall."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @st.composite
 def weights(draw: st.DrawFn, max_side: int = 96, min_cols: int = 1) -> torch.Tensor:
     """Small weights of every float dtype: zero rows, outlier columns, tiny to large scales (finite in float16)."""

@@ -22,15 +22,6 @@ from reference_quantizers.formats import int8_channel
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One intra-op thread: the tensors are small, and two threads per xdist worker on two cores stall."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def documented_layout(codes: torch.Tensor) -> torch.Tensor:
     """EETQ's int8 preprocessing, one element at a time, from its description (cutlass_preprocessors.cc)."""
     k, n = codes.shape

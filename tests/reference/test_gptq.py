@@ -41,15 +41,6 @@ CONFIGS = [
 ]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One intra-op thread: the tensors are small, and two threads per xdist worker on two cores stall."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def gptqmodel_layer(weight: torch.Tensor, inputs: list[torch.Tensor], config: GPTQConfig):
     """gptqmodel's own GPTQ on one Linear, as optimum drives it: (Q, scale, zero, g_idx)."""
     from qconform.backends.gptq import _qcfg

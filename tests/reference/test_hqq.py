@@ -24,15 +24,6 @@ cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 FORMATS = [(4, 64, 1), (3, 32, 0), (2, 128, 1), (1, 64, 0), (8, 16, 1), (5, None, 1), (6, 64, 0)]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One intra-op thread: the tensors are small, and two threads per xdist worker on two cores stall."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def hqq_layer(weight: torch.Tensor, nbits: int, group_size: int | None, axis: int, view_as_float: bool = False):
     config = hqq_quantize.BaseQuantizeConfig(nbits=nbits, group_size=group_size, axis=axis, view_as_float=view_as_float)
     return hqq_quantize.HQQLinear.from_weights(

@@ -36,15 +36,6 @@ def checkpoint_state(linear: RefQuantoLinear) -> dict[str, torch.Tensor]:
     return {names.get(k, k): v for k, v in linear.state_dict().items() if k != "bias"}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One intra-op thread: the tensors are small, and two threads per xdist worker on two cores stall."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def checkpoint():
     return tiny_checkpoint("llama")

@@ -159,8 +159,9 @@ def _make_real_run(work: Path, path: Path) -> None:
         "-p",
         "no:cacheprovider",
         "-q",
-        "--quantizer=planted-config-from-dict-drops-field,eetq,quark",
+        "--quantizer=planted-config-from-dict-drops-field,eetq,report-missing-backend",
         "--qconform-plugin=tests.planted.bugs.config_from_dict_drops_field",
+        "--qconform-plugin=tests.report.missing_backend",
         "-k",
         "test_config",  # the config family: seconds, and it has a real failure, passes and skips
         f"--qconform-report={path}",

@@ -46,9 +46,9 @@ def test_report_of_a_real_run_and_a_second_machine(real_run, tmp_path):
         assert hardware == compat == len(in_column)
     planted = doc["hardware"]["planted-config-from-dict-drops-field"]["cpu x86_64"]
     assert planted["state"] == "partly" and planted["counts"]["failed"] >= 1
-    quark = doc["compatibility"]["cpu x86_64"]["quark"]["config"]
-    assert quark["state"] == "unsupported" and "amd-quark" in quark["reasons"][0]
-    assert doc["hardware"]["quark"]["NVIDIA H100 80GB HBM3 sm_90"]["state"] == "not_run"
+    missing = doc["compatibility"]["cpu x86_64"]["report-missing-backend"]["config"]
+    assert missing["state"] == "not_installed" and "qconform_never_installed_backend" in missing["reasons"][0]
+    assert doc["hardware"]["report-missing-backend"]["NVIDIA H100 80GB HBM3 sm_90"]["state"] == "not_run"
 
 
 def test_an_output_that_is_an_input_is_refused(tmp_path, capsys):

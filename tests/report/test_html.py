@@ -171,15 +171,15 @@ def test_real_run_renders_filters_and_opens_a_failure_in_chromium(browser, real_
     assert total > 10
     assert re.fullmatch(rf"\d+ of {total} records shown", _count(browser))
     methods = browser.evaluate("Array.from(document.querySelectorAll('#hardware tbody th')).map(t => t.textContent)")
-    assert {"eetq", "quark", "planted-config-from-dict-drops-field"} <= set(methods)
+    assert {"eetq", "report-missing-backend", "planted-config-from-dict-drops-field"} <= set(methods)
     assert browser.evaluate("document.querySelector('#figures img').naturalWidth") > 300  # the plot decoded
 
     # default filter: all but passed; typing narrows it to matching records
     assert {r["outcome"] for r in _visible_rows(browser)} >= {"failed", "skipped"}
     assert "passed" not in {r["outcome"] for r in _visible_rows(browser)}
-    browser.type("#filter-text", "quark")
+    browser.type("#filter-text", "report-missing")
     rows = _visible_rows(browser)
-    assert rows and {r["target"] for r in rows} == {"quark"}
+    assert rows and {r["target"] for r in rows} == {"report-missing-backend"}
     assert _count(browser) == f"{len(rows)} of {total} records shown"
 
     # a matrix cell filters the records to its method and environment, every outcome
@@ -189,8 +189,8 @@ def test_real_run_renders_filters_and_opens_a_failure_in_chromium(browser, real_
     assert "passed" in {r["outcome"] for r in rows}
 
     # and so does Enter on a focused cell, for keyboard users
-    browser.press_enter('#hardware td.cell[data-target="quark"]')
-    assert {r["target"] for r in _visible_rows(browser)} == {"quark"}
+    browser.press_enter('#hardware td.cell[data-target="report-missing-backend"]')
+    assert {r["target"] for r in _visible_rows(browser)} == {"report-missing-backend"}
 
     # the method filter hides matrix rows
     browser.type("#filter-methods", "planted")

@@ -21,7 +21,7 @@ def test_matrices_notes_figures_and_failures(tmp_path):
             record("alpha", "test_a"),
             record("alpha", "test_b", "failed", family="numerics", measured={"rel_error": 0.25}),
             record("alpha", "test_c", "passed", family="numerics", measured={"rel_error": 0.5}),
-            record("beta", "test_a", "skipped", reason="needs amd-quark"),
+            record("beta", "test_a", "skipped", reason="not installed here: amd-quark is not installed"),
             record("gamma", "test_a", "xfailed"),
         ]
     )
@@ -30,9 +30,9 @@ def test_matrices_notes_figures_and_failures(tmp_path):
     hardware = text[text.index("## Hardware matrix") : text.index("## Software")]
     assert "| method | origin | cpu x86_64 | NVIDIA H100 80GB HBM3 sm_90 |" in hardware
     assert "| alpha | transformers | 🟡 2/3 | ✅ 1/1 |" in hardware
-    assert "| beta | transformers | ⚪ [1] | — |" in hardware
+    assert "| beta | transformers | 📦 [1] | — |" in hardware
     assert "| gamma | transformers | ❌ 0/1 (1 known) | — |" in hardware
-    assert "1. needs amd-quark" in text
+    assert "1. not installed here: amd-quark is not installed" in text
     software = text[text.index("## Software") : text.index("## Compatibility on cpu")]
     assert "| transformers | 5.23.0 | 5.17.0 |" in software
     assert "| amd-quark | missing | missing |" in software

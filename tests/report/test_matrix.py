@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from qconform.report.matrix import cell_of, compatibility_matrices, hardware_matrix
+from qconform.report.matrix import SKIP_STATES, cell_of, compatibility_matrices, hardware_matrix
 from qconform.report.merge import NO_TARGET, Run, merge
+from qconform.support.outcomes import kind_of
 from tests.report.conftest import CPU, H100, record, run_doc
 
 
@@ -21,7 +22,7 @@ def _run(doc: dict, name: str = "r.json") -> Run:
         (["passed", "xfailed"], "partly", 1, 2),
         (["failed", "error", "timeout", "broken", "skipped"], "failed", 0, 4),
         (["xfailed"], "failed", 0, 1),
-        (["skipped", "skipped"], "unsupported", 0, 0),
+        (["skipped", "skipped"], "not_applicable", 0, 0),
         ([], "not_run", 0, 0),
     ],
 )
@@ -31,16 +32,34 @@ def test_cell_states_follow_the_counts(outcomes, state, passed, ran):
     assert sum(cell.counts.values()) == len(outcomes)
 
 
-def test_unsupported_cells_carry_their_reasons_most_frequent_first():
+def test_cells_that_ran_nothing_carry_their_reasons_most_frequent_first():
     cell = cell_of(
         [
-            record(outcome="skipped", reason="no accelerator"),
-            record(outcome="skipped", reason="package x missing"),
-            record(outcome="skipped", reason="package x missing"),
+            record(outcome="skipped", reason="not supported on this hardware: no accelerator"),
+            record(outcome="skipped", reason="not supported on this hardware: needs CUDA"),
+            record(outcome="skipped", reason="not supported on this hardware: needs CUDA"),
         ]
     )
     assert cell.state == "unsupported"
-    assert cell.reasons == ("package x missing", "no accelerator")
+    assert [r.split(": ")[1] for r in cell.reasons] == ["needs CUDA", "no accelerator"]
+
+
+@pytest.mark.parametrize(
+    ("reasons", "state"),
+    [
+        (["not applicable: lacks trainable", "not installed here: x is not installed"], "not_installed"),
+        (["not supported on this hardware: no CUDA device", "needs the network: kernels from a hub"], "needs_network"),
+        (["not applicable: lacks trainable", "not supported on this hardware: no CUDA device"], "unsupported"),
+        (["not applicable: lacks trainable"], "not_applicable"),
+        (["backend missing: bitsandbytes is not installed (pip install bitsandbytes)"], "not_installed"),
+        (["gguf needs a pre-quantized checkpoint and its spec names no checkpoint_writer"], "not_applicable"),
+    ],
+)
+def test_a_cell_that_ran_nothing_names_the_first_kind_of_skip(reasons, state):
+    """Not installed is never called not supported: the kind a skip reason names decides, in a fixed order."""
+    cell = cell_of(record(outcome="skipped", reason=r) for r in reasons)
+    assert cell.state == state
+    assert kind_of(cell.reasons[0]) == next(k for k, s in SKIP_STATES.items() if s == state)
 
 
 def test_hardware_and_compatibility_matrices_over_any_family():
@@ -48,7 +67,7 @@ def test_hardware_and_compatibility_matrices_over_any_family():
         [
             record("alpha", "test_a", family="config"),
             record("alpha", "test_b", "failed", family="numerics", measured={"rel_error": 0.5}),
-            record("beta", "test_a", "skipped", family="config", reason="needs CUDA"),
+            record("beta", "test_a", "skipped", family="config", reason="not supported on this hardware: needs CUDA"),
             record("beta", "test_z", family="brand_new_family"),
             record(None, "test_plugin_imports", "failed", family="discovery"),
         ]
@@ -69,7 +88,8 @@ def test_hardware_and_compatibility_matrices_over_any_family():
     compat = compatibility_matrices(merged)["cpu x86_64"]
     assert compat["alpha"]["config"].state == "passed"
     assert compat["alpha"]["numerics"].state == "failed"
-    assert compat["beta"]["config"].state == "unsupported" and compat["beta"]["config"].reasons == ("needs CUDA",)
+    assert compat["beta"]["config"].state == "unsupported"
+    assert compat["beta"]["config"].reasons == ("not supported on this hardware: needs CUDA",)
     assert compat["beta"]["brand_new_family"].state == "passed"
     assert compat["beta"]["numerics"].state == "not_run"
 
