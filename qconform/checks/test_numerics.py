@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import math
 from typing import Any
 
 import pytest
@@ -27,27 +26,24 @@ from qconform.inputs.weights import (
     INPUT_KINDS,
     INPUT_SCALES,
     INPUT_TOKENS,
-    IRREGULAR_SHAPES,
     KINDS,
-    REGULAR_SHAPES,
-    SCALES,
     InputCase,
-    WeightCase,
+    draw_weight,
+    draw_weights,
 )
-from qconform.report.records import MEASURED, json_safe
 from qconform.specs.model import EXACT, weaker
 from qconform.support import lifecycle
 from qconform.support.assertions import expect, fail
-from qconform.support.codec import WeightCodec, load_codec
+from qconform.support.codecs import codec_of, require_support, roundtrip, supported, twin_pair
 from qconform.support.lifecycle import ARCHITECTURES, QUANTIZED
 from qconform.support.metrics import (
     Mismatch,
-    all_finite,
     compare_stored,
     disagreement,
     drift_bound,
     max_block_error,
     mismatch,
+    non_finite,
     rel_error_bound,
     rel_frobenius,
     summary,
@@ -67,134 +63,6 @@ one_failure = settings(report_multiple_bugs=False, phases=NO_EXPLAIN)
 twice = settings(max_examples=2 * settings.default.max_examples, report_multiple_bugs=False, phases=NO_EXPLAIN)
 EXTREME_SCALES = ("tiny", "huge")
 # --- fixtures and helpers -------------------------------------------------------------------
-
-
-@pytest.fixture
-def worst(request: pytest.FixtureRequest):
-    """``worst(name=value, ...)``: keep the largest value of each figure over hypothesis' examples and
-    record them on this check (one record, updated in place, so a failing run keeps its figures)."""
-    largest: dict[str, float] = {}
-    record: dict[str, Any] = {}
-    request.node.user_properties.append((MEASURED, record))
-
-    def update(**values: float) -> None:
-        for name, value in values.items():
-            if name not in largest or _greater(value, largest[name]):
-                largest[name] = value
-        examples = record.get("examples", 0) + 1
-        record.clear()
-        record.update(json_safe(largest), examples=examples)
-
-    return update
-
-
-def _greater(a: float, b: float) -> bool:
-    return (math.isnan(a) and not math.isnan(b)) or a > b
-
-
-class Dispatch(dict):
-    """Every target of this run's dispatch by key (a short repr: hypothesis prints it on failure)."""
-
-    def __repr__(self) -> str:
-        return f"Dispatch({len(self)} targets)"
-
-
-@pytest.fixture
-def all_targets(request: pytest.FixtureRequest) -> Dispatch:
-    """To find a method's twin (or a twin's real method) among this run's targets."""
-    session = request.config.pluginmanager.get_plugin("qconform-session")
-    return Dispatch(session.discovery.targets)
-
-
-def codec_of(spec) -> WeightCodec:
-    """The spec's codec; a skip where it names none or its backend cannot be imported here."""
-    if spec.oracles.codec is None:
-        pytest.skip(f"{spec.method} names no codec in its spec (codec=None)")
-    missing = spec.missing_requirements()
-    if missing:
-        pytest.skip("backend missing: " + "; ".join(missing))
-    try:
-        return load_codec(spec)
-    except ImportError as exc:
-        pytest.skip(f"the codec of {spec.method} cannot be imported here: {exc}")
-
-
-def supported(codecs: list[tuple[WeightCodec, Any]], devices: list[str]) -> list[tuple]:
-    """(shape, dtype name) pairs every codec takes on every device, regular shapes first."""
-    return [
-        (shape, dtype)
-        for shape in REGULAR_SHAPES + IRREGULAR_SHAPES
-        for dtype in DTYPES
-        if all(codec.unsupported(shape, DTYPES[dtype], config, d) is None for codec, config in codecs for d in devices)
-    ]
-
-
-def require_support(codec: WeightCodec, spec, devices: list[str]) -> None:
-    """Skip where the codec takes no weight at all on these devices (with the default config)."""
-    config = build(spec.inputs.default_config, spec)
-    if not supported([(codec, config)], devices):
-        reason = codec.unsupported(REGULAR_SHAPES[0], torch.float32, config, devices[-1])
-        pytest.skip(f"the codec of {spec.method} takes none of qconform's weights on {'/'.join(devices)}: {reason}")
-
-
-def draw_weight(data: st.DataObject, pairs: list[tuple]) -> WeightCase:
-    """A weight recipe among the (shape, dtype) pairs given; a config that allows none is rejected."""
-    if not pairs:
-        reject()
-    shape, dtype = data.draw(st.sampled_from(pairs), label="shape, dtype")
-    return _draw_recipe(data, shape, dtype)
-
-
-SHAPES_PER_EXAMPLE = 4  # the first regular shape and three drawn: each shape several times a run, a third of the cost
-
-
-def draw_weights(data: st.DataObject, pairs: list[tuple]) -> list[WeightCase]:
-    """One recipe (dtype, distribution, magnitude, seed) at a few shapes the codecs take in that dtype: the
-    first regular one in every example (hypothesis shrinks toward it), and others drawn, regular and not."""
-    if not pairs:
-        reject()
-    dtype = data.draw(st.sampled_from(sorted({d for _, d in pairs}, key=list(DTYPES).index)), label="dtype")
-    shapes = [shape for shape, d in pairs if d == dtype]
-    others = shapes[1:]
-    if others:
-        drawn = st.lists(st.sampled_from(others), max_size=SHAPES_PER_EXAMPLE - 1, unique=True)
-        others = data.draw(drawn, label="more shapes")
-    recipe = _draw_recipe(data, shapes[0], dtype)
-    return [dataclasses.replace(recipe, shape=shape) for shape in [shapes[0], *others]]
-
-
-def _draw_recipe(data: st.DataObject, shape: tuple[int, int], dtype: str) -> WeightCase:
-    return data.draw(
-        st.builds(
-            WeightCase,
-            shape=st.just(shape),
-            dtype=st.just(dtype),
-            kind=st.sampled_from(KINDS),
-            scale=st.sampled_from(tuple(SCALES)),
-            seed=st.integers(0, 2**16),
-        ),
-        label="weight",
-    )
-
-
-def roundtrip(codec: WeightCodec, weight: torch.Tensor, config: Any) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-    stored = codec.quantize(weight, config)
-    return stored, codec.dequantize(stored, config, tuple(weight.shape), weight.dtype)
-
-
-def twin_pair(target: Target, targets: dict[str, Target]) -> tuple[Target, Target]:
-    """(real method, its twin), whichever of the two this target is."""
-    spec = target.spec
-    if spec.oracles.mirrors:
-        real_key, twin_key = spec.oracles.mirrors, target.key
-    elif spec.oracles.reference_twin:
-        real_key, twin_key = target.key, spec.oracles.reference_twin
-    else:
-        pytest.skip(f"{target.key} declares neither a reference twin nor a method it mirrors")
-    for key in (real_key, twin_key):
-        if key not in targets:
-            pytest.skip(f"{key} is not registered in transformers' dispatch in this run")
-    return targets[real_key], targets[twin_key]
 
 
 def forward_bound(spec, dtype: torch.dtype) -> float:
@@ -485,8 +353,8 @@ def test_finite_weights_give_finite_results(target, device, data):
     for kind, scale in itertools.product(KINDS, dict.fromkeys((case.scale, *EXTREME_SCALES))):
         weight = dataclasses.replace(case, kind=kind, scale=scale).make(device)
         stored, approx = roundtrip(codec, weight, config)
-        if all_finite({"dequantized weight": approx}):
+        if non_finite({"dequantized weight": approx}):
             # stored tensors are named for the diagnosis only: packed codes may live in float containers
-            bad += [f"{kind}, {scale}: {line}" for line in all_finite({"dequantized weight": approx, **stored})]
+            bad += [f"{kind}, {scale}: {line}" for line in non_finite({"dequantized weight": approx, **stored})]
     if bad:
         fail("a finite weight dequantizes to NaN or inf", bad)

@@ -7,10 +7,12 @@ on the CPU with a seeded generator, then moved), so a counterexample reproduces 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
 import torch
+from hypothesis import reject
 from hypothesis import strategies as st
 
 DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
@@ -135,4 +137,44 @@ def input_cases() -> st.SearchStrategy[InputCase]:
         kind=st.sampled_from(INPUT_KINDS),
         scale=st.sampled_from(INPUT_SCALES),
         seed=st.integers(0, 2**16),
+    )
+
+
+def draw_weight(data: st.DataObject, pairs: list[tuple]) -> WeightCase:
+    """A weight recipe among the (shape, dtype) pairs given; a config that allows none is rejected."""
+    if not pairs:
+        reject()
+    shape, dtype = data.draw(st.sampled_from(pairs), label="shape, dtype")
+    return _draw_recipe(data, shape, dtype)
+
+
+SHAPES_PER_EXAMPLE = 4  # the first regular shape and three drawn: each shape several times a run, a third of the cost
+
+
+def draw_weights(data: st.DataObject, pairs: list[tuple]) -> list[WeightCase]:
+    """One recipe (dtype, distribution, magnitude, seed) at a few shapes the codecs take in that dtype: the
+    first regular one in every example (hypothesis shrinks toward it), and others drawn, regular and not."""
+    if not pairs:
+        reject()
+    dtype = data.draw(st.sampled_from(sorted({d for _, d in pairs}, key=list(DTYPES).index)), label="dtype")
+    shapes = [shape for shape, d in pairs if d == dtype]
+    others = shapes[1:]
+    if others:
+        drawn = st.lists(st.sampled_from(others), max_size=SHAPES_PER_EXAMPLE - 1, unique=True)
+        others = data.draw(drawn, label="more shapes")
+    recipe = _draw_recipe(data, shapes[0], dtype)
+    return [dataclasses.replace(recipe, shape=shape) for shape in [shapes[0], *others]]
+
+
+def _draw_recipe(data: st.DataObject, shape: tuple[int, int], dtype: str) -> WeightCase:
+    return data.draw(
+        st.builds(
+            WeightCase,
+            shape=st.just(shape),
+            dtype=st.just(dtype),
+            kind=st.sampled_from(KINDS),
+            scale=st.sampled_from(tuple(SCALES)),
+            seed=st.integers(0, 2**16),
+        ),
+        label="weight",
     )

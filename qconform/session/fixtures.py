@@ -6,6 +6,7 @@ on them.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +19,12 @@ from qconform.support import outcomes
 from qconform.support.outcomes import NOT_SUPPORTED
 
 Measure = Callable[..., None]
+
+
+@pytest.fixture
+def qconform_session(request: pytest.FixtureRequest) -> Any:
+    """This run's ``QconformSession``: its discovery, plugins and devices (checks read it, never a global)."""
+    return request.config.pluginmanager.get_plugin("qconform-session")
 
 
 @pytest.fixture
@@ -52,3 +59,39 @@ def accelerator(request: pytest.FixtureRequest, target: Target) -> str:
             NOT_SUPPORTED, f"{target.key} runs on {', '.join(target.spec.inputs.devices)} only (spec devices)"
         )
     return found[0]
+
+
+@pytest.fixture
+def worst(request: pytest.FixtureRequest):
+    """``worst(name=value, ...)``: keep the largest value of each figure over hypothesis' examples and
+    record them on this check (one record, updated in place, so a failing run keeps its figures)."""
+    largest: dict[str, float] = {}
+    record: dict[str, Any] = {}
+    request.node.user_properties.append((MEASURED, record))
+
+    def update(**values: float) -> None:
+        for name, value in values.items():
+            if name not in largest or _greater(value, largest[name]):
+                largest[name] = value
+        examples = record.get("examples", 0) + 1
+        record.clear()
+        record.update(json_safe(largest), examples=examples)
+
+    return update
+
+
+def _greater(a: float, b: float) -> bool:
+    return (math.isnan(a) and not math.isnan(b)) or a > b
+
+
+class Dispatch(dict):
+    """Every target of this run's dispatch by key (a short repr: hypothesis prints it on failure)."""
+
+    def __repr__(self) -> str:
+        return f"Dispatch({len(self)} targets)"
+
+
+@pytest.fixture
+def all_targets(qconform_session: Any) -> Dispatch:
+    """To find a method's twin (or a twin's real method) among this run's targets."""
+    return Dispatch(qconform_session.discovery.targets)

@@ -234,7 +234,7 @@ CONTROL_SPECS = (
     contract_spec(
         ControlAcceleratorConfig.KEY,
         ControlAcceleratorConfig,
-        capabilities=Capabilities(needs_accelerator=True, loads_prequantized=False),
+        capabilities=Capabilities(quantizes_on_the_fly=True, needs_accelerator=True, loads_prequantized=False),
         devices=("cuda",),
     ),
     contract_spec(ControlPlainConfig.KEY, ControlPlainConfig),

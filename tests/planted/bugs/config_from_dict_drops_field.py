@@ -27,4 +27,5 @@ PLANTED = PlantedBug(
     catches=("test_round_trip_same_class_and_dict",),
     description="from_dict drops a field",
     control=GroupedConfig.KEY,
+    message=r"to_dict -> JSON -> from_dict changed the config",
 )

@@ -19,4 +19,9 @@ class GrowingConfig(GroupedConfig):
 
 register(KEY, GrowingConfig)
 SPECS = (config_spec(KEY, GrowingConfig),)
-PLANTED = PlantedBug(key=KEY, catches=("test_round_trip_idempotent",), description="round trip is not idempotent")
+PLANTED = PlantedBug(
+    key=KEY,
+    catches=("test_round_trip_idempotent",),
+    description="round trip is not idempotent",
+    message=r"a second round trip changed the config",
+)

@@ -20,4 +20,9 @@ class DtypeConfig(GroupedConfig):
 
 register(KEY, DtypeConfig)
 SPECS = (config_spec(KEY, DtypeConfig),)
-PLANTED = PlantedBug(key=KEY, catches=("test_to_dict_is_json",), description="to_dict holds a torch.dtype")
+PLANTED = PlantedBug(
+    key=KEY,
+    catches=("test_to_dict_is_json",),
+    description="to_dict holds a torch.dtype",
+    message=r"to_dict\(\) is not plain JSON.*dtype",
+)

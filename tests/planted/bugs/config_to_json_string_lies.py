@@ -21,4 +21,9 @@ class HidingConfig(GroupedConfig):
 
 register(KEY, HidingConfig)
 SPECS = (config_spec(KEY, HidingConfig),)
-PLANTED = PlantedBug(key=KEY, catches=("test_to_json_string_parses",), description="to_json_string disagrees")
+PLANTED = PlantedBug(
+    key=KEY,
+    catches=("test_to_json_string_parses",),
+    description="to_json_string disagrees",
+    message=r"to_json_string\(use_diff=False\) disagrees with to_dict\(\)",
+)

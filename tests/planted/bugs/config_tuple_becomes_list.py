@@ -18,4 +18,9 @@ class TupleConfig(GroupedConfig):
 
 register(KEY, TupleConfig)
 SPECS = (config_spec(KEY, TupleConfig),)
-PLANTED = PlantedBug(key=KEY, catches=("test_round_trip_keeps_types",), description="tuple field becomes a list")
+PLANTED = PlantedBug(
+    key=KEY,
+    catches=("test_round_trip_keeps_types",),
+    description="tuple field becomes a list",
+    message=r"values change type through config\.json",
+)

@@ -24,4 +24,5 @@ PLANTED = PlantedBug(
     catches=("test_adjust_max_memory_never_raises_a_budget",),
     description="adjust_max_memory drops a device",
     control=ContractConfig.KEY,
+    message=r"adjust_max_memory must keep every device and never raise a budget",
 )

@@ -24,4 +24,8 @@ PLANTED = PlantedBug(
     catches=("test_adjust_max_memory_never_raises_a_budget", "test_auto_device_map_within_budgets"),
     description="adjust_max_memory grows a budget",
     control=ContractConfig.KEY,
+    message=(
+        r"adjust_max_memory must keep every device and never raise a budget|"
+        r"device_map='auto' placed more on a device than its max_memory"
+    ),
 )

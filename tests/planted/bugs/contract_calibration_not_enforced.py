@@ -41,4 +41,5 @@ PLANTED = PlantedBug(
     catches=("test_calibration_is_required_as_declared",),
     description="pre_quantized=False accepted on a calibration method",
     control=CONTROL,
+    message=r"pre_quantized=False on a method that requires calibration must raise ValueError",
 )

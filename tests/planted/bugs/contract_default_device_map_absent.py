@@ -24,4 +24,5 @@ PLANTED = PlantedBug(
     catches=("test_default_device_map_exists_here",),
     description="default device map names a device that does not exist",
     control=ContractConfig.KEY,
+    message=r"update_device_map\(None\) names devices this machine does not have",
 )

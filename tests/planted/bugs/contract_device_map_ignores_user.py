@@ -24,4 +24,5 @@ PLANTED = PlantedBug(
     catches=("test_explicit_device_map_unchanged",),
     description="device map ignores the user's",
     control=ContractConfig.KEY,
+    message=r"update_device_map did not return the user's device map",
 )

@@ -19,4 +19,5 @@ PLANTED = PlantedBug(
     catches=("test_dispatch_follows_config",),
     description="the dispatch picks another quantizer",
     control=ContractConfig.KEY,
+    message=r"dispatches a \S+ config \(.*\) to another quantizer",
 )

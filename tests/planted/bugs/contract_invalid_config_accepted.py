@@ -23,4 +23,7 @@ PLANTED = PlantedBug(
     catches=("test_invalid_config_refused",),
     description="post_init accepts an invalid value",
     control=ContractConfig.KEY,
+    message=r"accepted \{.*\}, which is invalid for",
+    bare=False,
+    bare_reason="which values a config must refuse is the spec's declaration (invalid_configs): bare, none is known",
 )

@@ -29,4 +29,11 @@ PLANTED = PlantedBug(
     catches=("test_memory_estimate_matches_footprint", "test_param_element_size"),
     description="memory estimate far from the loaded model",
     control=ControlPlainConfig.KEY,
+    message=(
+        r"the memory estimate from param_element_size is off|"
+        r"param_element_size disagrees with the bytes per quantized element"
+    ),
+    bare_misses=("test_memory_estimate_matches_footprint",),
+    bare_reason="the quantizer overrides no get_quantize_ops: bare it is found not to quantize on the fly, so the "
+    "footprint check has no path (test_param_element_size catches it bare)",
 )

@@ -19,4 +19,5 @@ PLANTED = PlantedBug(
     catches=("test_merge_refuses_another_class",),
     description="merge accepts a config of another class",
     control=ContractConfig.KEY,
+    message=r"merging configs of two classes must raise ValueError",
 )

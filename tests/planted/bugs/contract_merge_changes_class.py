@@ -23,4 +23,8 @@ PLANTED = PlantedBug(
     catches=("test_merge_keeps_checkpoint_class",),
     description="merge gives another config class",
     control=ContractConfig.KEY,
+    message=(
+        r"merge_quantization_configs does not give the checkpoint's config class|"
+        r"quantized with ContractConfig but you are passing a DowncastingConfig"  # transformers' merge sees it first
+    ),
 )

@@ -24,4 +24,5 @@ PLANTED = PlantedBug(
     catches=("test_merge_dict_and_object_agree",),
     description="a dict and the equivalent object merge differently",
     control=ContractConfig.KEY,
+    message=r"a config\.json dict and the equivalent object merge differently",
 )

@@ -22,4 +22,7 @@ PLANTED = PlantedBug(
     catches=("test_merge_takes_loading_attributes_from_argument",),
     description="merge loses a loading attribute",
     control=LoadingConfig.KEY,
+    message=r"loading attributes must come from the argument",
+    bare=False,
+    bare_reason="bare, the loading attributes are read from get_loading_attributes(), the very method that drops one",
 )

@@ -28,4 +28,5 @@ PLANTED = PlantedBug(
     catches=("test_merge_is_idempotent",),
     description="merging the merged config again changes it",
     control=ContractConfig.KEY,
+    message=r"merging the merged \(saved\) config again with the same argument changed it",
 )

@@ -24,4 +24,7 @@ PLANTED = PlantedBug(
     catches=("test_offload_rule",),
     description="offload rule ignored",
     control=ContractConfig.KEY,
+    message=r"validate_environment accepted modules on .* beside an accelerator",
+    bare=False,
+    bare_reason="which device maps must be refused is the spec's declaration (offload_rule)",
 )

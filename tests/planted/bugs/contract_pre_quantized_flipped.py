@@ -25,4 +25,5 @@ PLANTED = PlantedBug(
     catches=("test_get_hf_quantizer_on_tiny_model",),
     description="get_hf_quantizer ends with the wrong pre_quantized",
     control=ContractConfig.KEY,
+    message=r"breaks what it documents.*pre_quantized is",
 )

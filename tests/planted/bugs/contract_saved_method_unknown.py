@@ -22,4 +22,5 @@ PLANTED = PlantedBug(
     catches=("test_supports_quant_method", "test_dispatch_follows_config"),
     description="a saved config names an unregistered method",
     control=ContractConfig.KEY,
+    message=r"supports_quant_method is not False for an unregistered method|legacy",
 )

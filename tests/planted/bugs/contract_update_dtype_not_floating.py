@@ -26,4 +26,5 @@ PLANTED = PlantedBug(
     catches=("test_update_dtype_supported",),
     description="update_dtype returns a non-floating dtype",
     control=ContractConfig.KEY,
+    message=r"update_dtype must hand back a floating dtype",
 )

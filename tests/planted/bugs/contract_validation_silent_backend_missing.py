@@ -26,4 +26,7 @@ PLANTED = PlantedBug(
     catches=("test_missing_package_is_named",),
     description="validation silent with its backend missing",
     control=ControlBackendConfig.KEY,
+    message=r"with a required package missing, validation must raise an error naming it",
+    bare=False,
+    bare_reason="which package the method needs is the spec's declaration (requirements)",
 )

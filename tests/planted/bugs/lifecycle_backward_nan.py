@@ -35,4 +35,5 @@ PLANTED = PlantedBug(
     catches=("test_backward_gives_finite_gradients",),
     description="backward gives NaN",
     control=CONTROL,
+    message=r"backward gave non-finite gradients|the loss is not finite|no finite, non-zero gradient",
 )

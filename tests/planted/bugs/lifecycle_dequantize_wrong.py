@@ -29,4 +29,5 @@ PLANTED = PlantedBug(
     catches=("test_dequantize_matches_quantized",),
     description="dequantize wrong",
     control=CONTROL,
+    message=r"dequantized logits differ from quantized ones",
 )

@@ -25,4 +25,5 @@ PLANTED = PlantedBug(
     catches=("test_forward_runs_deterministically",),
     description="forward not deterministic (mutates its state)",
     control=CONTROL,
+    message=r"a second forward on the same input gave different logits",
 )

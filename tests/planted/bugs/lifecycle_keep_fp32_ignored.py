@@ -22,4 +22,5 @@ PLANTED = PlantedBug(
     catches=("test_keep_in_fp32_modules_stay_full_precision",),
     description="_keep_in_fp32_modules quantized",
     control=CONTROL,
+    message=r"_keep_in_fp32_modules=.* not honoured",
 )

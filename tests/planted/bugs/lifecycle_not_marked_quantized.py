@@ -20,4 +20,5 @@ PLANTED = PlantedBug(
     catches=("test_postprocess_marks_model",),
     description="is_quantized not set",
     control=CONTROL,
+    message=r"not marked as quantized by its method.*is_quantized",
 )

@@ -22,4 +22,5 @@ PLANTED = PlantedBug(
     catches=("test_output_embedding_stays_full_precision",),
     description="output embedding quantized by default",
     control=CONTROL,
+    message=r"the output embedding '\S+' is \w+, not full precision",
 )

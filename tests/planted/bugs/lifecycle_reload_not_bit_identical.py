@@ -25,4 +25,5 @@ PLANTED = PlantedBug(
     catches=("test_save_reload_bit_identical",),
     description="reload not bit-identical",
     control=CONTROL,
+    message=r"reloaded \w+ model gives different logits",
 )

@@ -21,4 +21,5 @@ PLANTED = PlantedBug(
     catches=("test_save_reload_bit_identical",),
     description="save drops a tensor",
     control=CONTROL,
+    message=r"reloaded \w+ model gives different logits",
 )

@@ -28,4 +28,11 @@ PLANTED = PlantedBug(
     catches=("test_save_refused_when_not_serializable", "test_is_serializable_agrees_with_spec"),
     description="not serializable, saves anyway",
     control=CONTROL_UNSERIALIZABLE,
+    message=(
+        r"not serializable, yet save_pretrained wrote a checkpoint|"
+        r"is_serializable\(\) returns True, the spec declares serializable=False"
+    ),
+    bare=False,
+    bare_reason="its checkpoints save and reload fine: only the spec's serializable=False makes "
+    "is_serializable() a lie",
 )

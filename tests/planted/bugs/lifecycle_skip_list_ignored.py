@@ -26,4 +26,5 @@ PLANTED = PlantedBug(
     catches=("test_skip_list_respected",),
     description="modules_to_not_convert ignored",
     control=CONTROL,
+    message=r"modules_to_not_convert=.*the wrong modules were quantized",
 )

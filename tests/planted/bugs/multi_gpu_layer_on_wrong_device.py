@@ -27,4 +27,5 @@ PLANTED = PlantedBug(
     catches=("test_split_over_two_gpus_matches_one",) if torch.cuda.device_count() >= 2 else (),
     description="a layer placed off its device map (two CUDA devices only)",
     control=CONTROL,
+    message=r"modules do not sit where the device map puts them",
 )

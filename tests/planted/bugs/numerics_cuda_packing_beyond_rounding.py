@@ -28,4 +28,7 @@ PLANTED = PlantedBug(
     key=KEY,
     catches=("test_packed_data_same_on_cpu_and_cuda",) if torch.cuda.is_available() else (),
     description="CPU/CUDA packing mismatch under a 'rounding' promise (CUDA only)",
+    message=r"differs from the CPU.s beyond the promise .rounding.",
+    bare=False,
+    bare_reason="the check compares the spec's codec on two devices, against the promise the spec declares",
 )

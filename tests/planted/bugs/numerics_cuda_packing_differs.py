@@ -32,4 +32,7 @@ PLANTED = PlantedBug(
     key=KEY,
     catches=("test_packed_data_same_on_cpu_and_cuda",) if torch.cuda.is_available() else (),
     description="CPU/CUDA packing mismatch (CUDA only)",
+    message=r"differs from the CPU.s beyond the promise",
+    bare=False,
+    bare_reason="the check compares the spec's codec on two devices: bare there is no codec",
 )

@@ -28,4 +28,10 @@ PLANTED = PlantedBug(
     catches=("test_error_within_bound", "test_model_weights_error_within_bound"),
     description="error far above the declared bound",
     control=CONTROL,
+    message=(
+        r"quantize-dequantize error exceeds the spec's bound|"
+        r"dequantized weights exceed the relative error bound"
+    ),
+    bare_misses=("test_error_within_bound",),
+    bare_reason="test_error_within_bound quantizes through the spec's codec: bare there is none",
 )

@@ -26,4 +26,5 @@ PLANTED = PlantedBug(
     catches=("test_linear_forward_matches_dequantized_matmul",),
     description="forward disagrees with the dequantized matmul",
     control=CONTROL,
+    message=r"the quantized forward disagrees with the dequantized weight",
 )

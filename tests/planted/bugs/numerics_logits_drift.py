@@ -24,4 +24,5 @@ PLANTED = PlantedBug(
     catches=("test_logits_drift_vs_full_precision",),
     description="end-to-end logits drift",
     control=CONTROL,
+    message=r"logits drift \S+ from full precision exceeds",
 )

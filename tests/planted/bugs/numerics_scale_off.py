@@ -25,4 +25,7 @@ PLANTED = PlantedBug(
     catches=("test_codec_matches_twin",),
     description="a scale off by a small factor",
     control=CONTROL,
+    message=r"and its twin \S+ disagree",
+    bare=False,
+    bare_reason="the scale is off only against the reference twin the spec names (an oracle)",
 )

@@ -37,4 +37,8 @@ PLANTED = PlantedBug(
     catches=("test_finite_weights_give_finite_results",),
     description="NaN on an all-zero block",
     control=CONTROL,
+    message=r"a finite weight dequantizes to NaN or inf",
+    bare=False,
+    bare_reason="the check quantizes through the spec's codec; hostile_zero_row_nan_scale is the model-path "
+    "case a bare run sees",
 )
