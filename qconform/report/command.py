@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 from qconform.report import diff as diffing
-from qconform.report import readme, render_html, render_markdown, render_png
+from qconform.report import readme, releases, render_html, render_markdown, render_png
 from qconform.report.matrix import cells_json, compatibility_matrices, hardware_matrix
 from qconform.report.merge import load_run, load_runs, merge, merged_document
 from qconform.report.readme import MarkerError
@@ -104,14 +104,26 @@ def report(paths: list[str], out: Path, readme_path: Path | None = None) -> str:
             "qconform report: matplotlib is not installed, so no plots (pip install 'qconform[report]')",
             file=sys.stderr,
         )
+    series = releases.release_series(merged)  # one machine over several releases (qconform matrix)
+    md_sections = [releases.markdown_section(series, merged, hardware)] if series else []
     outputs: dict[Path, bytes] = {
         out / "report.md": render_markdown.render(
-            merged, hardware, compatibility, {k: f"{PLOTS}/{name}" for k, (name, _) in plots.items()}
+            merged,
+            hardware,
+            compatibility,
+            {k: f"{PLOTS}/{name}" for k, (name, _) in plots.items()},
+            sections=md_sections,
         ).encode(),
         out / "report.html": render_html.render(
-            merged, hardware, compatibility, {k: png for k, (_, png) in plots.items()}
+            merged,
+            hardware,
+            compatibility,
+            {k: png for k, (_, png) in plots.items()},
+            {"releases": releases.html_section(series, merged, hardware)} if series else None,
         ).encode(),
-        out / "report.json": json_text(merged_document(merged, cells_json(hardware, compatibility))).encode(),
+        out / "report.json": json_text(
+            {**merged_document(merged, cells_json(hardware, compatibility)), **releases.json_section(series)}
+        ).encode(),
         **{out / PLOTS / name: png for name, png in plots.values()},
     }
     if readme_path is not None:
@@ -125,7 +137,7 @@ def report(paths: list[str], out: Path, readme_path: Path | None = None) -> str:
         path.unlink()
     for path in outputs:
         print(f"wrote {path}")
-    return render_markdown.render(merged, hardware, compatibility)
+    return render_markdown.render(merged, hardware, compatibility, sections=md_sections)
 
 
 def compare(old: str, new: str, threshold: float, out: Path | None) -> tuple[str, bool]:

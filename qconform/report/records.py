@@ -59,11 +59,19 @@ def meta_from_nodeid(nodeid: str, keys: Iterable[str] = ()) -> dict[str, Any]:
     }
 
 
+# a sub-exception's first line in pytest's rendering of an exception group ("    | ValueError: ...")
+_INNER_ERROR = re.compile(r"(?m)^[ \t]*\|[ \t]+(?:E[ \t]+)?((?:\w+\.)*\w+(?:Error|Exception|Violation): .*)$")
+
+
 def short_message(report: Any) -> str | None:
     longrepr = getattr(report, "longrepr", None)
     if longrepr is None:
         return None
     crash = getattr(getattr(longrepr, "reprcrash", None), "message", None)
+    if crash and crash.startswith(("ExceptionGroup", "BaseExceptionGroup")):
+        # hypothesis found several distinct failures: keep each one's own words, not only the group's title
+        inner = dict.fromkeys(m.group(1).strip() for m in _INNER_ERROR.finditer(str(longrepr)))
+        crash = " | ".join([crash, *inner]) if inner else crash
     text = crash or str(longrepr)
     for marker in _NOTE_MARKERS:  # hypothesis' notes go to the record's counterexample field
         text = text.split(marker, 1)[0]

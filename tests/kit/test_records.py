@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from qconform.report.records import short_message
 from qconform.report.schema import OUTCOMES, SchemaError, validate_run
 
 # sinq and fp8 fail real config checks in transformers 5.23 (see the closing notes of the foundation);
@@ -125,3 +126,34 @@ def test_outcomes_are_the_documented_set():
     docs = (Path(__file__).resolve().parents[2] / "docs" / "report-schema.md").read_text(encoding="utf-8")
     row = next(line for line in docs.splitlines() if line.startswith("| `outcome` |"))
     assert tuple(re.findall(r"`(\w+)`", row.split("one of", 1)[1])) == OUTCOMES
+
+
+GROUP_OF_FAILURES = """
+from hypothesis import given, settings, strategies as st
+
+
+@settings(derandomize=True, database=None, max_examples=50)
+@given(st.integers(0, 10))
+def test_two(x):
+    if x == 3:
+        raise AssertionError("three is wrong")
+    if x == 7:
+        raise ValueError("seven is bad")
+"""
+
+
+def test_several_distinct_failures_keep_each_message(tmp_path):
+    """hypothesis reports two failures as one ExceptionGroup: the record keeps both failures' own words."""
+    (tmp_path / "test_group.py").write_text(GROUP_OF_FAILURES)
+    messages = []
+
+    class Collect:
+        def pytest_runtest_logreport(self, report):
+            if report.when == "call" and report.failed:
+                messages.append(short_message(report))
+
+    pytest.main(
+        ["-q", "-p", "no:cacheprovider", "-p", "no:xdist", str(tmp_path / "test_group.py")], plugins=[Collect()]
+    )
+    assert len(messages) == 1
+    assert "ValueError: seven is bad" in messages[0] and "AssertionError: three is wrong" in messages[0]
