@@ -174,12 +174,11 @@ def test_memory_estimate_matches_footprint(target, device, measure):
     measured = footprint_bytes(loaded)
     rel = abs(estimate - measured) / measured
     measure(estimate_bytes=int(estimate), measured_bytes=int(measured), rel_diff=round(rel, 4))
+    bound = spec.promises.tolerances.memory_rel
     expect(
-        rel <= spec.promises.tolerances.memory_rel,
+        rel <= bound,
         "the memory estimate from param_element_size is off from the loaded model's bytes",
-        [
-            f"estimate {estimate:.0f} B, measured {measured} B: {rel:.3f} apart, above {spec.promises.tolerances.memory_rel}"
-        ],
+        [f"estimate {estimate:.0f} B, measured {measured} B: {rel:.3f} apart, above {bound}"],
     )
 
 

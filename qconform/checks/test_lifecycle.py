@@ -19,7 +19,7 @@ import torch
 from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 
-from qconform.inputs.configs import build
+from qconform.inputs.configs import argument_changes, build, draw_built, stored_arguments, unsaved_loading_attributes
 from qconform.inputs.tiny_models import sample_input_ids
 from qconform.support import lifecycle
 from qconform.support.assertions import expect, fail
@@ -228,6 +228,50 @@ def test_save_reload_bit_identical(target, device, arch, tmp_path):
     diff = mismatch("logits", before, after)
     lines = _state_differences(state, again.state_dict()) if diff else []
     expect(diff is None, f"reloaded {arch} model gives different logits", [diff.line if diff else "", *lines])
+
+
+# config fields transformers' own quantizers fill in while loading, so a reloaded config may hold another value
+FILLED_BY_CONTRACT = {
+    # the skip list completed with what must stay full precision (fp8 remaps it in validate_environment:
+    # quantizers/quantizer_finegrained_fp8.py "self.quantization_config.modules_to_not_convert = remapped")
+    "modules_to_not_convert": "completed with the modules the quantizer must leave alone",
+    # a checkpoint loaded where its kernels cannot run is dequantized: quantizer_finegrained_fp8.py,
+    # quantizer_mxfp4.py, quantizer_metal.py, quantizer_gguf.py set "self.quantization_config.dequantize = True"
+    "dequantize": "set when a checkpoint loads where its kernels cannot run",
+    # quantizer_gptq.py: "self.quantization_config.tokenizer = model.name_or_path"
+    "tokenizer": "GPTQ records the model's path as its calibration tokenizer",
+    # quantizers/auto.py: "quantization_config.gguf_file = gguf_file"
+    "gguf_file": "the dispatch records the GGUF file it read",
+}
+
+
+@pytest.mark.qconform_backend
+@pytest.mark.qconform_requires("quantizes_on_the_fly", "serializable")
+@model_examples
+@given(data=st.data())
+def test_saved_config_keeps_every_argument(target, device, data):
+    """A model quantized with a config built from drawn arguments, saved and reloaded, carries a
+    ``quantization_config`` that still holds each argument, attribute by attribute (fields the quantizer fills
+    in by contract, ``FILLED_BY_CONTRACT``, and loading attributes to_dict leaves out aside)."""
+    spec = target.spec
+    _needs_on_the_fly(spec)
+    built = draw_built(data, spec)
+    passed = stored_arguments(built.config)  # before loading: the quantizer may write into the config object
+    exempt = (*FILLED_BY_CONTRACT, *unsaved_loading_attributes(spec, built.config))
+    model = lifecycle.load(spec, built.config, device, "llama")
+    with tempfile.TemporaryDirectory() as tmp:
+        model.save_pretrained(tmp)
+        again = lifecycle.reload(Path(tmp), device)
+    saved = again.config.quantization_config
+    expect(not isinstance(saved, dict), f"the reloaded quantization_config is a plain dict, not a config: {saved}")
+    changes = argument_changes(passed, saved, ignore=exempt)
+    shown = ", ".join(f"{k}={v!r}" for k, v in built.arguments.items())
+    expect(
+        not changes,
+        "save_pretrained then from_pretrained lost or changed config arguments",
+        changes,
+        hint=f"built with {shown}",
+    )
 
 
 @pytest.mark.qconform_backend

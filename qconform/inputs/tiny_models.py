@@ -103,3 +103,165 @@ def sample_input_ids(arch: str = "llama", batch: int = 2, length: int = 8, seed:
     generator = torch.Generator().manual_seed(seed)
     vocab = tiny_config(arch).vocab_size
     return torch.randint(0, vocab, (batch, length), generator=generator)
+
+
+# --- hostile checkpoints ----------------------------------------------------------------------
+# Rows planted in every Linear weight of the hostile tiny models (the output embedding aside), as data:
+# (row, kind, value). Ordinary rows keep the seeded random init (std 0.02). What each one provokes:
+#   zero_row        the whole row 0: a per-row or per-group scale of max|row| = 0 divides by zero
+#   zero_block      rows 1-2, columns [in/2, in): whole groups of 32 and 64 (and 128 where in >= 256)
+#   zero_group      row 3, columns [32, 64): one group of 32 inside an ordinary row
+#   constant        row 4, every element 0.05: max - min = 0, an asymmetric (min-max) scale divides by zero
+#   subnormal       row 6, the ordinary row times 1e-4 (|x| < 6.1e-5: float16's subnormal range); a format
+#                   with one scale per tensor or tile may flush it (see the per-row bound of the checks)
+# and, in the last decoder layer only (EXTREME_LAYER: the first keeps an ordinary dynamic range, so a per-tensor
+# format's rows are held to the bound there):
+#   outlier         row 5, ordinary but column 7 set to 10.0 (500 standard deviations): clipping searches
+#   near_fp16_max   row 7, ordinary but +60000 and -60000 in the dead columns (below): max - min overflows
+#                   float16, so a min-max scale computed in float16 is infinite. Planted only in Linears fed
+#                   by a norm, whose dead columns always see an exact zero input: the unquantized model stays
+#                   finite in float16 (0 x 60000 = 0), a quantizer that makes the weight infinite or NaN
+#                   gives NaN (0 x inf)
+# and ZERO_TILE: rows [64, 128) x columns [64, 128) zero where a Linear has 128 rows or more (a whole tile of
+# 2-D block formats up to 64 x 64).
+HOSTILE_ROWS: tuple[tuple[int, str, float], ...] = (
+    (0, "zero_row", 0.0),
+    (1, "zero_block", 0.0),
+    (2, "zero_block", 0.0),
+    (3, "zero_group", 0.0),
+    (4, "constant", 0.05),
+    (5, "outlier", 10.0),
+    (6, "subnormal", 1e-4),
+    (7, "near_fp16_max", 60000.0),
+)
+EXTREME_KINDS = ("outlier", "near_fp16_max")
+EXTREME_LAYER = 1
+ZERO_TILE = (slice(64, 128), slice(64, 128))
+OUTLIER_COLUMN = 7
+ZERO_GROUP = slice(32, 64)
+# hidden channels every norm zeroes (weight and bias): no Linear fed by a norm ever sees them
+DEAD_CHANNELS = (126, 127)
+# the Linears each architecture feeds from a norm (their input columns DEAD_CHANNELS are always zero)
+NORM_FED = {
+    "llama": ("q_proj", "k_proj", "v_proj", "gate_proj", "up_proj"),
+    "opt": ("q_proj", "k_proj", "v_proj", "fc1"),
+}
+
+
+def planted_kinds(arch: str, name: str) -> tuple[str, ...]:
+    """The HOSTILE_ROWS kinds planted in the Linear ``name`` of a hostile ``arch`` model."""
+    extreme = f".layers.{EXTREME_LAYER}." in f".{name}"
+    fed = name.rsplit(".", 1)[-1] in NORM_FED[arch]
+    return tuple(
+        kind
+        for _, kind, _ in HOSTILE_ROWS
+        if kind not in EXTREME_KINDS or (extreme and (kind != "near_fp16_max" or fed))
+    )
+
+
+def zero_mask(shape: tuple[int, int]) -> torch.Tensor:
+    """Where a hostile Linear weight of this shape holds planted zeros (rows, blocks, group, tile)."""
+    rows, cols = shape
+    mask = torch.zeros(shape, dtype=torch.bool)
+    for row, kind, _ in HOSTILE_ROWS:
+        if row >= rows:
+            continue
+        if kind == "zero_row":
+            mask[row] = True
+        elif kind == "zero_block":
+            mask[row, cols // 2 :] = True
+        elif kind == "zero_group":
+            mask[row, ZERO_GROUP] = True
+    if rows >= ZERO_TILE[0].stop and cols >= ZERO_TILE[1].stop:
+        mask[ZERO_TILE] = True
+    return mask
+
+
+EXACT_GROUP = 128  # the widest common scale group: a planted zero segment filling whole aligned groups stays zero
+
+
+def exact_zero_mask(shape: tuple[int, int]) -> torch.Tensor:
+    """The planted zeros every format must give back exactly: whole zero rows, and zero segments filling whole
+    aligned groups of EXACT_GROUP columns (so whole groups of 32 and 64 too). A zero segment sharing a scale
+    group with nonzero values need not: an asymmetric format with a float zero point (HQQ's) has no exact
+    zero level there (ref-hqq, group 64, gives the zero group of 32 back as values up to 5e-4)."""
+    mask = zero_mask(shape)
+    rows, cols = shape
+    exact = torch.zeros_like(mask)
+    exact[mask.all(dim=1)] = True
+    width = cols // EXACT_GROUP * EXACT_GROUP
+    whole = mask[:, :width].reshape(rows, -1, EXACT_GROUP).all(dim=2)
+    exact[:, :width] |= whole.repeat_interleave(EXACT_GROUP, dim=1)
+    return exact
+
+
+def row_kinds(shape: tuple[int, int], kinds: tuple[str, ...]) -> list[str]:
+    """What each row of a hostile weight of this shape holding ``kinds`` is: a kind, "zero_tile" or "ordinary"."""
+    rows, cols = shape
+    labels = ["ordinary"] * rows
+    if rows >= ZERO_TILE[0].stop and cols >= ZERO_TILE[1].stop:
+        labels[ZERO_TILE[0]] = ["zero_tile"] * (ZERO_TILE[0].stop - ZERO_TILE[0].start)
+    for row, kind, _ in HOSTILE_ROWS:
+        if row < rows and kind in kinds:
+            labels[row] = kind
+    return labels
+
+
+def plant_hostile_rows(weight: torch.Tensor, kinds: tuple[str, ...]) -> torch.Tensor:
+    """A copy of ``weight`` (out x in) with the HOSTILE_ROWS of ``kinds`` planted."""
+    w = weight.detach().to(torch.float32).clone()
+    for row, kind, value in HOSTILE_ROWS:
+        if row >= w.shape[0] or kind not in kinds:
+            continue
+        if kind == "constant":
+            w[row] = value
+        elif kind == "outlier":
+            w[row, OUTLIER_COLUMN] = value
+        elif kind == "subnormal":
+            w[row] *= value
+        elif kind == "near_fp16_max":
+            w[row, DEAD_CHANNELS[0]], w[row, DEAD_CHANNELS[1]] = value, -value
+    w[zero_mask(tuple(w.shape))] = 0.0
+    return w.to(weight.dtype)
+
+
+def _is_norm(module: torch.nn.Module) -> bool:
+    return isinstance(module, torch.nn.LayerNorm) or type(module).__name__.endswith(("RMSNorm", "LayerNorm"))
+
+
+def hostile_model(arch: str = "llama", seed: int = 0, dtype: torch.dtype = torch.float32) -> Any:
+    """``tiny_model`` with HOSTILE_ROWS planted in every Linear but the output embedding, and DEAD_CHANNELS
+    zeroed in every norm (the model computes what a model of 126 channels would)."""
+    model = tiny_model(arch, seed, dtype)
+    head = model.get_output_embeddings()
+    with torch.no_grad():
+        for name, module in model.named_modules():
+            if _is_norm(module):
+                for tensor in (module.weight, getattr(module, "bias", None)):
+                    if tensor is not None:
+                        tensor[list(DEAD_CHANNELS)] = 0.0
+            elif type(module) is torch.nn.Linear and module is not head:
+                module.weight.copy_(plant_hostile_rows(module.weight, planted_kinds(arch, name)))
+    return model
+
+
+def hostile_checkpoint(arch: str = "llama", seed: int = 0, dtype: torch.dtype = torch.float32) -> Path:
+    """A saved ``hostile_model``, written once and reused (its key covers the planted layout)."""
+    layout = [HOSTILE_ROWS, EXTREME_KINDS, EXTREME_LAYER, str(ZERO_TILE), OUTLIER_COLUMN, str(ZERO_GROUP)]
+    blob = json.dumps([*layout, DEAD_CHANNELS, NORM_FED])
+    key = f"hostile-{_checkpoint_key(arch, seed, dtype)}-{hashlib.sha256(blob.encode()).hexdigest()[:8]}"
+    return _write_once(cache_dir() / "checkpoints" / key, lambda: hostile_model(arch, seed, dtype))
+
+
+def _write_once(target: Path, build: Callable[[], Any]) -> Path:
+    if (target / "config.json").exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        build().save_pretrained(staging)
+        with contextlib.suppress(OSError):  # another process won the race: its copy is identical
+            staging.rename(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target

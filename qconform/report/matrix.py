@@ -24,8 +24,12 @@ from qconform.report.merge import NO_TARGET, Merged
 from qconform.support.outcomes import KINDS, NEEDS_NETWORK, NOT_APPLICABLE, NOT_INSTALLED, NOT_SUPPORTED, kind_of
 
 # the kinds of skip, in the order a cell that ran nothing names them
-SKIP_STATES = {NOT_INSTALLED: "not_installed", NEEDS_NETWORK: "needs_network", NOT_SUPPORTED: "unsupported",
-               NOT_APPLICABLE: "not_applicable"}
+SKIP_STATES = {
+    NOT_INSTALLED: "not_installed",
+    NEEDS_NETWORK: "needs_network",
+    NOT_SUPPORTED: "unsupported",
+    NOT_APPLICABLE: "not_applicable",
+}
 STATES = ("passed", "partly", "failed", *SKIP_STATES.values(), "not_run")
 PROBLEMS = ("failed", "error", "crashed", "timeout", "broken")
 RAN = ("passed", "xfailed", *PROBLEMS)

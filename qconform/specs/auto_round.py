@@ -44,14 +44,29 @@ SPECS = (
             default_config=_config,
             configs=configs,
             invalid_configs=invalid,
+            checkpoint_writer="reference_quantizers.writers.auto_round:prequantized_checkpoint",
         ),
         promises=Promises(
             loading_attributes=("backend",),
             capabilities=Capabilities(quantizes_on_the_fly=False),
             requires_calibration=True,
         ),
+        notes="checkpoints written by auto-round itself (iters=0 round-to-nearest, no calibration data, "
+        "format auto_round); a writer needs a tokenizer object, built offline over the tiny vocabulary",
         known_deviations=(
             MERGE_MUTATES_CHECKPOINT_OBJECT,
+            KnownDeviation(
+                check="test_save_reload_bit_identical",
+                params="llama",
+                reason="a float32 auto-round checkpoint loads in float16 with the rotary inv_freq buffer rounded to "
+                "float16 too; the saved config then says float16, and the reload keeps inv_freq in float32 (it is "
+                "not cast this time), so the reloaded model computes other logits from the same stored tensors",
+                evidence="auto-round 0.16.1, transformers 5.25, CPU, tiny llama written by "
+                "reference_quantizers.writers.auto_round (bits 4, group 128, sym): state dicts identical, "
+                "model.rotary_emb.inv_freq float16 on the first load and float32 on the reload (max difference "
+                "1.6e-4), logits differ in 2406/4096 elements by up to 4.9e-4; OPT (learned positions) reloads "
+                "bit for bit",
+            ),
             KnownDeviation(
                 check="test_merge_refuses_another_class",
                 reason="with an AutoRoundConfig argument, a checkpoint config of another method is first converted "

@@ -162,6 +162,17 @@ DEVIATIONS_8BIT = (
         evidence="bitsandbytes 0.50.2 nn/modules.py:742 (Int8Params._quantize: .to(dtype=torch.float16)); measured: "
         "'huge' heavy-tailed and outlier-column 128x128 bfloat16 weights give 87/128 and 90/128 infinite SCB",
     ),
+    KnownDeviation(
+        check="test_saved_config_keeps_every_argument",
+        reason="a model quantized with llm_int8_has_fp16_weight=True saves, but does not load back: for a "
+        "pre-quantized checkpoint replace_with_bnb_linear sets int8 data on Linear8bitLt's weight, which "
+        "has_fp16_weights=True made a parameter requiring gradients",
+        evidence="transformers integrations/bitsandbytes.py:203-206 (new_module.weight.data = ...to(torch.int8)); "
+        "measured on tiny llama (CPU, bitsandbytes 0.50.2): RuntimeError 'data set to a tensor that requires "
+        "gradients must be floating point or complex dtype' on reload; only drawn configs with the flag on fail",
+        raises=(RuntimeError,),
+        strict=False,
+    ),
 )
 
 

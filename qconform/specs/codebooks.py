@@ -162,6 +162,10 @@ SPECS = (
             capabilities=ON_GPU_PRE_QUANTIZED,
             requires_calibration=True,
         ),
+        notes="validate_environment refuses without CUDA (RuntimeError('GPU is required to run VTPQ quantized "
+        "model.'), quantizer_vptq.py), so no CPU run reaches a model; pip resolves vptq 0.0.5.post1 here (with "
+        "gradio and sentence-transformers; not installed) and it ships no offline writer: its checkpoints come "
+        "from the VPTQ algorithm's repository, so a GPU run also needs a checkpoint writer (none yet)",
     ),
     QuantizerSpec(
         method="spqr",
@@ -181,6 +185,10 @@ SPECS = (
             capabilities=ON_GPU_PRE_QUANTIZED,
             requires_calibration=True,
         ),
+        notes="validate_environment refuses without CUDA (RuntimeError('GPU is required to run SpQR quantized "
+        "model.'), quantizer_spqr.py) and update_dtype accepts float16 only; spqr_quant 0.2.0 installs here but "
+        "holds only the inference layer and CUDA kernels (no quantizer, no writer), so a GPU run also needs a "
+        "checkpoint writer (none yet)",
     ),
     QuantizerSpec(
         method="higgs",

@@ -74,6 +74,10 @@ SPECS = (
             reference_twin="ref-mxfp4",
         ),
         known_deviations=(MERGE_MUTATES_CHECKPOINT_OBJECT,),
+        notes="MXFP4 converts only gpt-oss experts (integrations/mxfp4.py:523, isinstance(module, GptOssMLP)): "
+        "qconform's tiny llama and opt have none, so a checkpoint of them holds no MXFP4 tensor; lifecycle and "
+        "numerics need a tiny gpt-oss architecture. Quantizing needs triton>=3.5 and the hub kernel "
+        "kernels-community/gpt-oss-triton-kernels (integrations/mxfp4.py:519), not reachable offline",
     ),
     QuantizerSpec(
         method="nvfp4",
@@ -90,6 +94,9 @@ SPECS = (
         oracles=Oracles(
             reference_twin="ref-nvfp4",
         ),
+        notes="on the fly only ('Loading pre-quantized NVFP4 checkpoints is not supported yet.', "
+        "quantizer_nvfp4.py:54), on a CUDA device_map with kernels installed; the GEMM comes from the hub "
+        "(hub_kernels.py:337, kernels-community/nvfp4-gemm), so a GPU run needs that kernel in the hub cache",
     ),
     QuantizerSpec(
         method="fouroversix",
@@ -118,6 +125,9 @@ SPECS = (
                 when=("transformers", "<5.23"),
             ),
         ),
+        notes="fouroversix 1.0.5 is an sdist that does not build here: with build isolation its setup imports "
+        "torch (ModuleNotFoundError: No module named 'torch'), and with --no-build-isolation its metadata step did "
+        "not finish in 400 s on 2 CPU cores (CUDA extension); a GPU machine with a prebuilt wheel quantizes on the fly",
     ),
     QuantizerSpec(
         method="fp_quant",
@@ -141,7 +151,11 @@ SPECS = (
             dtypes=("bfloat16",),
         ),
         promises=Promises(
-            capabilities=Capabilities(needs_accelerator=True, trainable=True),
+            # trainable is left to the quantizer: FPQuantHfQuantizer.is_trainable() returns the config's
+            # store_master_weights, False by default (quantizer_fp_quant.py:123), and no run has trained it here
+            capabilities=Capabilities(needs_accelerator=True),
         ),
+        notes="a GPU run needs fp_quant>=0.3.2 and qutlass>=0.2.0 (CUDA builds); it quantizes on the fly there, in "
+        "bfloat16, so no checkpoint writer is needed",
     ),
 )

@@ -18,8 +18,9 @@ import pytest
 import torch
 from torch import nn
 
-from qconform.inputs.tiny_models import sample_input_ids, tiny_checkpoint, tiny_config, tiny_model
+from qconform.inputs.tiny_models import hostile_checkpoint, sample_input_ids, tiny_checkpoint, tiny_config, tiny_model
 from qconform.specs.model import QuantizerSpec, load_object
+from qconform.support import trial
 from qconform.support.quiet import quiet
 
 ARCHITECTURES = ("llama", "opt")  # untied without biases; tied embeddings with biases
@@ -52,10 +53,16 @@ def on_the_fly(spec: QuantizerSpec) -> bool:
     return spec.promises.capabilities.quantizes_on_the_fly and not spec.promises.requires_calibration
 
 
-def checkpoint_for(spec: QuantizerSpec, config: Any, arch: str) -> tuple[Path, bool]:
-    """(checkpoint, pre_quantized): the full-precision tiny checkpoint, or the spec's pre-quantized one."""
+def checkpoint_for(spec: QuantizerSpec, config: Any, arch: str, hostile: bool = False) -> tuple[Path, bool]:
+    """(checkpoint, pre_quantized): the full-precision tiny checkpoint (``hostile``: with planted rows, see
+    ``tiny_models.HOSTILE_ROWS``), or the spec's pre-quantized one."""
     if on_the_fly(spec):
-        return tiny_checkpoint(arch), False
+        return (hostile_checkpoint(arch) if hostile else tiny_checkpoint(arch)), False
+    if hostile:
+        pytest.skip(
+            f"{spec.method} loads pre-quantized checkpoints; its checkpoint_writer (method, arch, config) writes "
+            "from the plain tiny model and cannot take the hostile one"
+        )
     if spec.inputs.checkpoint_writer is None:
         pytest.skip(
             f"{spec.method} needs a pre-quantized (or calibrated) checkpoint and its spec names no checkpoint_writer"
@@ -86,13 +93,16 @@ def load(
     arch: str = "llama",
     dtype: torch.dtype | None = None,
     keep_in_fp32: Sequence[str] = (),
+    hostile: bool = False,
 ) -> Any:
-    """A tiny model of ``arch`` quantized by the target under ``config``, on ``device``."""
-    path, pre_quantized = checkpoint_for(spec, config, arch)
+    """A tiny model of ``arch`` quantized by the target under ``config``, on ``device`` (``hostile``: the
+    checkpoint with planted rows)."""
+    path, pre_quantized = checkpoint_for(spec, config, arch, hostile)
     kwargs: dict[str, Any] = {"device_map": {"": device}}
     if dtype is not None:
         kwargs["dtype"] = dtype
     kwargs.update(quantization_kwargs(spec, config, device, pre_quantized))
+    trial.validate(spec, kwargs.get("quantization_config"), device, path)  # a refusal of a bare quantizer: a skip
     with quiet():
         return model_class(arch, keep_in_fp32).from_pretrained(path, **kwargs).eval()
 
@@ -105,13 +115,14 @@ def reload(path: Path, device: str) -> Any:
         return AutoModelForCausalLM.from_pretrained(path, device_map={"": device}).eval()
 
 
-def full_precision(arch: str, device: str, dtype: torch.dtype | None = None) -> Any:
+def full_precision(arch: str, device: str, dtype: torch.dtype | None = None, hostile: bool = False) -> Any:
     """The same tiny model without quantization, loaded the same way (the reference for drift)."""
     kwargs: dict[str, Any] = {"device_map": {"": device}}
     if dtype is not None:
         kwargs["dtype"] = dtype
     with quiet():
-        return model_class(arch).from_pretrained(tiny_checkpoint(arch), **kwargs).eval()
+        path = hostile_checkpoint(arch) if hostile else tiny_checkpoint(arch)
+        return model_class(arch).from_pretrained(path, **kwargs).eval()
 
 
 @functools.cache

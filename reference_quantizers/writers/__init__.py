@@ -1,9 +1,12 @@
-"""Pre-quantized tiny checkpoints for the methods transformers loads pre-quantized only: AQLM, compressed-tensors.
+"""Pre-quantized tiny checkpoints for the methods transformers loads pre-quantized only: AQLM, compressed-tensors,
+AutoRound, AMD Quark, Gemma, Metal.
 
 ``prequantized_checkpoint(method_key, arch, config)`` returns the directory of a tiny model (``qconform``'s
 tiny llama or opt) quantized under ``config`` and saved, written once and cached under
 ``qconform.inputs.tiny_models.cache_dir()``. Keys: "aqlm" and "ref-aqlm" (``writers.aqlm``), "compressed-tensors"
-and "ref-compressed-tensors" (``writers.compressed_tensors``). Specs name these functions as their
+and "ref-compressed-tensors" (``writers.compressed_tensors``), "auto-round" and "quark" (written by auto-round and
+amd-quark themselves), "gemma" and "metal" (written from the format transformers reads, with transformers' own
+layers or quantizer function: no package writes them offline). Specs name these functions as their
 ``checkpoint_writer``. GPTQ and AWQ checkpoints are written in ``reference_quantizers.calibration``.
 """
 
@@ -20,6 +23,10 @@ WRITERS = {
     "ref-aqlm": "reference_quantizers.writers.aqlm",
     "compressed-tensors": "reference_quantizers.writers.compressed_tensors",
     "ref-compressed-tensors": "reference_quantizers.writers.compressed_tensors",
+    "auto-round": "reference_quantizers.writers.auto_round",
+    "quark": "reference_quantizers.writers.quark",
+    "gemma": "reference_quantizers.writers.gemma",
+    "metal": "reference_quantizers.writers.metal",
 }
 
 
