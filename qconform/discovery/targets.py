@@ -12,9 +12,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from qconform.discovery.probe import probe_capabilities
+from qconform.discovery.probe import Probe, probe
 from qconform.discovery.registry import SpecRegistry, load_registry
-from qconform.specs.model import QuantizerSpec, minimal_spec
+from qconform.specs.model import CAPABILITY_NAMES, QuantizerSpec, minimal_spec
+from qconform.support.quiet import captured
 
 Origin = Literal["transformers", "reference", "plugin"]
 
@@ -29,6 +30,7 @@ class Target:
     origin: Origin
     spec: QuantizerSpec  # what the checks read: the declared spec, completed by what was found out
     declared: QuantizerSpec | None = None  # the spec as its author wrote it; None where nobody wrote one
+    probed: Probe | None = None  # what the quantizer says about itself (qconform.discovery.probe), with evidence
 
     def __repr__(self) -> str:  # short, because hypothesis prints it in every counterexample
         return f"Target({self.key!r})"
@@ -46,6 +48,7 @@ class Discovery:
     targets: dict[str, Target]
     broken: dict[str, str] = field(default_factory=dict)  # plugin source -> error text
     orphan_specs: list[str] = field(default_factory=list)  # specs whose key is not in the dispatch
+    import_output: list[str] = field(default_factory=list)  # what packages printed while discovered
 
 
 def origin_of(cls: type) -> Origin:
@@ -59,11 +62,18 @@ def origin_of(cls: type) -> Origin:
 
 def discover(plugin_modules: Iterable[str] = ()) -> Discovery:
     """Import spec modules and plugins (which may register quantizers), then read the dispatch."""
-    with warnings.catch_warnings():  # backends import torch._inductor, whose mkldnn module warns once per process
+    noise: list[str] = []  # what backends print while imported and probed: kept for the run file
+    with captured(noise), warnings.catch_warnings():
+        # backends import torch._inductor, whose mkldnn module warns once per process
         warnings.filterwarnings(
             "ignore", message="`torch.jit.script_method` is deprecated", category=DeprecationWarning
         )
         registry: SpecRegistry = load_registry(plugin_modules)
+        return _read_dispatch(registry, noise)
+
+
+def _read_dispatch(registry: SpecRegistry, noise: list[str]) -> Discovery:
+    """One Target per dispatch key, its spec completed by what the quantizer says of itself."""
     from transformers.quantizers.auto import AUTO_QUANTIZATION_CONFIG_MAPPING, AUTO_QUANTIZER_MAPPING
 
     targets = {}
@@ -71,20 +81,33 @@ def discover(plugin_modules: Iterable[str] = ()) -> Discovery:
         quantizer_class = AUTO_QUANTIZER_MAPPING[key]
         config_class = AUTO_QUANTIZATION_CONFIG_MAPPING.get(key)
         declared = registry.specs.get(key)
-        spec = completed(declared or minimal_spec(key), quantizer_class, config_class or _no_config(key))
-        targets[key] = Target(key, quantizer_class, config_class, origin_of(quantizer_class), spec, declared)
+        start = declared or minimal_spec(key)
+        found = probe(quantizer_class, config_class, start.inputs.default_config)
+        spec = completed(start, quantizer_class, config_class or _no_config(key), found)
+        targets[key] = Target(key, quantizer_class, config_class, origin_of(quantizer_class), spec, declared, found)
     orphans = sorted(set(registry.specs) - set(targets))
-    return Discovery(targets=targets, broken=dict(registry.broken), orphan_specs=orphans)
+    return Discovery(targets=targets, broken=dict(registry.broken), orphan_specs=orphans, import_output=noise)
 
 
-def completed(spec: QuantizerSpec, quantizer_class: type, config_class: type) -> QuantizerSpec:
-    """The spec with every unset fact filled in: the config class's defaults, the quantizer's own
-    ``requires_calibration``, and capabilities the author left unset."""
-    changes: dict = {"capabilities": spec.promises.capabilities.over(probe_capabilities(quantizer_class))}
+def completed(
+    spec: QuantizerSpec, quantizer_class: type, config_class: type, found: Probe | None = None
+) -> QuantizerSpec:
+    """The spec with every unset fact filled in from what the quantizer says of itself (``found``, probed here
+    when not given): the config class's defaults, ``requires_calibration``, the capabilities the author left
+    unset, and the loading attributes where the author named none."""
+    if found is None:
+        found = probe(quantizer_class, config_class, spec.inputs.default_config)
+    stated = spec.promises.capabilities.stated()
+    changes: dict = {
+        "capabilities": spec.promises.capabilities.over(found.capabilities),
+        "found_out": tuple(sorted(CAPABILITY_NAMES - set(stated))),
+    }
     if spec.inputs.default_config is None:
         changes["default_config"] = config_class
     if spec.promises.requires_calibration is None:
-        changes["requires_calibration"] = bool(getattr(quantizer_class, "requires_calibration", False))
+        changes["requires_calibration"] = found.requires_calibration
+    if not spec.promises.loading_attributes and found.loading_attributes:
+        changes["loading_attributes"] = found.loading_attributes
     return spec.replace(**changes)
 
 

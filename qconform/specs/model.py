@@ -327,6 +327,9 @@ class QuantizerSpec:
     oracles: Oracles = field(default_factory=Oracles)
     known_deviations: tuple[KnownDeviation, ...] = ()
     notes: str = ""
+    # capabilities the author left unset, filled by discovery from the quantizer (never written by hand): where a
+    # trial shows otherwise (a load refused), the checks skip with the refusal instead of failing
+    found_out: tuple[str, ...] = ()
 
     def missing_requirements(self) -> list[str]:
         """Reasons for each unmet requirement, empty when the method can run here."""

@@ -55,3 +55,79 @@ def test_quantizer_registered_at_run_time_is_a_plugin_target(registered_at_run_t
     assert (target.quantizer_class, target.config_class, target.origin) == (quantizer, config, "plugin")
     assert "no spec declared" in target.spec.notes
     assert isinstance(target.spec.inputs.default_config(), config)
+
+
+@pytest.fixture
+def bare_quantizers():
+    """Quantizers nobody wrote a spec for: one that says it cannot be saved and refuses CPU-only machines, one
+    whose ``is_serializable`` raises; removed afterwards."""
+    from transformers.quantizers import HfQuantizer
+    from transformers.quantizers.auto import register_quantization_config, register_quantizer
+    from transformers.utils.quantization_config import QuantizationConfigMixin
+
+    keys = ("qconform-test-bare", "qconform-test-bare-raises")
+
+    class BareConfig(QuantizationConfigMixin):
+        def __init__(self, **kwargs):
+            self.quant_method = keys[0]
+
+    class RaisingConfig(BareConfig):
+        def __init__(self, **kwargs):
+            self.quant_method = keys[1]
+
+    class BareQuantizer(HfQuantizer):
+        def validate_environment(self, *args, **kwargs):
+            raise RuntimeError("this quantizer needs a CUDA GPU with compute capability 9.0")
+
+        def _dequantize(self, model, dtype=None):
+            return model
+
+        def is_serializable(self):
+            return False
+
+        @property
+        def is_trainable(self):
+            return True
+
+    class RaisingQuantizer(BareQuantizer):
+        def is_serializable(self):
+            raise ImportError("backend-x is not installed: pip install backend-x")
+
+    register_quantization_config(keys[0])(BareConfig)
+    register_quantizer(keys[0])(BareQuantizer)
+    register_quantization_config(keys[1])(RaisingConfig)
+    register_quantizer(keys[1])(RaisingQuantizer)
+    yield keys
+    for key in keys:
+        AUTO_QUANTIZER_MAPPING.pop(key)
+        AUTO_QUANTIZATION_CONFIG_MAPPING.pop(key)
+
+
+def test_bare_quantizer_capabilities_are_read_from_it_with_evidence(bare_quantizers):
+    found = discover().targets
+    bare, raising = found[bare_quantizers[0]], found[bare_quantizers[1]]
+    assert bare.declared is None
+    capabilities = bare.spec.promises.capabilities
+    assert (capabilities.serializable, capabilities.loads_prequantized) == (False, False)
+    assert (capabilities.trainable, capabilities.dequantizable) == (True, True)
+    assert capabilities.quantizes_on_the_fly is False  # no get_quantize_ops
+    assert "is_serializable returned False" in bare.probed.evidence["serializable"]
+    assert "overrides _dequantize" in bare.probed.evidence["dequantizable"]
+    assert "quantizes_on_the_fly" in bare.spec.found_out
+    # a fact that cannot be read keeps the contract's default, and its evidence quotes the error
+    assert raising.spec.promises.capabilities.serializable is True and "serializable" in raising.probed.unread
+    assert "ImportError: backend-x is not installed" in raising.probed.evidence["serializable"]
+
+
+def test_a_bare_quantizer_refusing_validation_is_skipped_with_the_refusal(bare_quantizers):
+    from qconform.inputs.tiny_models import tiny_checkpoint
+    from qconform.support import trial
+
+    target = discover().targets[bare_quantizers[0]]
+    with pytest.raises(pytest.skip.Exception, match=r"not supported on this hardware.*compute capability 9\.0"):
+        trial.validate(target.spec, target.spec.inputs.default_config(), "cpu", tiny_checkpoint())
+    declared = target.spec.replace(found_out=())  # where the author stated it, nothing is tried
+    trial.validate(declared, target.spec.inputs.default_config(), "cpu", tiny_checkpoint())
+    assert trial.classify(ImportError("No module named 'x'"), target.spec).startswith(trial.NOT_INSTALLED)
+    offline = OSError("We couldn't connect to 'https://huggingface.co' to load the files, and offline mode is on")
+    assert trial.classify(offline, target.spec).startswith(trial.NEEDS_NETWORK)
