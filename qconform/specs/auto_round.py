@@ -15,6 +15,10 @@ from qconform.specs.model import (
     Requirement,
 )
 
+CPU_RUN = (
+    "qconform CPU run 2026-12-06 (transformers 5.25, torch 2.13 CPU)"  # the run that showed the deviations citing it
+)
+
 
 def _config(**kwargs):
     from transformers import AutoRoundConfig
@@ -55,6 +59,19 @@ SPECS = (
         "format auto_round); a writer needs a tokenizer object, built offline over the tiny vocabulary",
         known_deviations=(
             MERGE_MUTATES_CHECKPOINT_OBJECT,
+            *(
+                KnownDeviation(
+                    check=check,
+                    reason="AutoRoundQuantizer reads model.config.quantization_config while sizing parameters; the "
+                    "tiny model prepared on the meta device (support/contract.py) carries the quantizer but no "
+                    "quantization_config on its config, so the call raises AttributeError: whether from_pretrained "
+                    "always sets it first is not yet established (a finding to confirm upstream or in the kit)",
+                    evidence=CPU_RUN + ", auto-round 0.16.1: AttributeError: 'LlamaConfig' object has no attribute "
+                    "'quantization_config'",
+                    raises=(AttributeError,),
+                )
+                for check in ("test_param_element_size", "test_auto_device_map_within_budgets")
+            ),
             KnownDeviation(
                 check="test_save_reload_bit_identical",
                 params="llama",

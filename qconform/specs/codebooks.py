@@ -119,6 +119,15 @@ SPECS = (
         ),
         known_deviations=(
             KnownDeviation(
+                check="test_backward_gives_finite_gradients",
+                params="opt",
+                reason="a backward through the tiny OPT (tied embeddings) reaches aqlm's QuantizedLinear.weight, "
+                "which the module does not have",
+                evidence="qconform CPU run 2026-12-06 (transformers 5.25, torch 2.13), aqlm 1.1.7: "
+                "AttributeError: QuantizedLinear has no attribute `weight`",
+                raises=(AttributeError,),
+            ),
+            KnownDeviation(
                 check="test_output_embedding_stays_full_precision",
                 reason=_SKIPS_BY_WEIGHT_PATH + ": the output embedding becomes a QuantizedLinear whose codes the "
                 "checkpoint does not hold",

@@ -120,6 +120,18 @@ SPECS = (
             reference_twin="ref-compressed-tensors",
             codec="qconform.backends.compressed_tensors:CompressedTensorsCodec",
         ),
-        known_deviations=(MERGE_MUTATES_CHECKPOINT_OBJECT, *BFLOAT16_CODES_DEPEND_ON_DEVICE, NO_FORWARD_ON_TWO_GPUS),
+        known_deviations=(
+            MERGE_MUTATES_CHECKPOINT_OBJECT,
+            *BFLOAT16_CODES_DEPEND_ON_DEVICE,
+            NO_FORWARD_ON_TWO_GPUS,
+            KnownDeviation(
+                check="test_error_within_bound",
+                reason="a one-row weight with outlier columns: its min-max scale spends the int8 range on the "
+                "outliers, and the error lands just above the declared 0.2 (only some drawn examples)",
+                evidence="qconform CPU run 2026-12-06 (transformers 5.25, torch 2.13), compressed-tensors 0.20: "
+                "(1, 64) outlier_columns, relative error 0.2051",
+                strict=False,
+            ),
+        ),
     ),
 )

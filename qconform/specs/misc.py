@@ -37,6 +37,10 @@ _SINQ_SKIPS_EVIDENCE = (
     "transformers 5.25 quantizers/quantizer_sinq.py:193-195 and base.py:267-270 (default skips only when "
     "skip_modules is None); sinq 0.2.0, SinqConfig(), CPU"
 )
+
+CPU_RUN = (
+    "qconform CPU run 2026-12-06 (transformers 5.25, torch 2.13 CPU)"  # the run that showed the deviations citing it
+)
 SINQ_HOSTILE = (
     *(
         KnownDeviation(
@@ -287,6 +291,48 @@ SPECS = (
                 evidence="transformers/utils/import_utils.py:1529-1530 (return _is_package_available('sinq'))",
             ),
             *SINQ_HOSTILE,
+            KnownDeviation(
+                check="test_memory_estimate_matches_footprint",
+                reason="SinqHfQuantizer's param_element_size says nothing smaller than the full-precision element, "
+                "so the estimate is the unquantized size while SINQLinear stores packed 4-bit codes",
+                evidence=CPU_RUN + ", sinq 0.2.0: estimate 1444480 B, measured 133760 B (9.8x)",
+            ),
+            KnownDeviation(
+                check="test_auto_device_map_within_budgets",
+                reason="validate_environment refuses any map over several devices ('multi-GPU device_map detected, "
+                "but SINQ currently supports only a single CUDA device'), also CPU budgets; with a disk entry its "
+                "device check compares a string with an integer",
+                evidence=CPU_RUN
+                + ", sinq 0.2.0: RuntimeError from SinqHfQuantizer.validate_environment and TypeError: "
+                "'<' not supported between instances of 'str' and 'int'",
+            ),
+            *(
+                KnownDeviation(
+                    check="test_keep_in_fp32_modules_stay_full_precision",
+                    params=arch,
+                    reason="_keep_in_fp32_modules is not among the modules SINQ leaves unconverted",
+                    evidence=CPU_RUN + ", sinq 0.2.0: " + modules + " quantized",
+                )
+                for arch, modules in (
+                    ("llama", "model.layers.*.self_attn.o_proj"),
+                    ("opt", "model.decoder.layers.*.fc2"),
+                )
+            ),
+            *(
+                KnownDeviation(
+                    check=check,
+                    params=params,
+                    reason=_SINQ_NO_DEFAULT_SKIPS + "; an lm_head SINQLinear left unfilled fails the first forward "
+                    "after a reload (llama) or at once (OPT's tied head)",
+                    evidence=CPU_RUN
+                    + ", sinq 0.2.0: AssertionError('model was not quantized') from sinq/sinqlinear_hf.py",
+                )
+                for check, params in (
+                    ("test_save_reload_bit_identical", None),
+                    ("test_skip_list_respected", "opt"),
+                    ("test_backward_gives_finite_gradients", "opt"),
+                )
+            ),
             KnownDeviation(
                 check="test_output_embedding_stays_full_precision",
                 reason=_SINQ_NO_DEFAULT_SKIPS,

@@ -5,7 +5,16 @@ from __future__ import annotations
 from hypothesis import strategies as st
 
 from qconform.inputs.strategies import skip_lists
-from qconform.specs.model import Capabilities, Inputs, InvalidConfig, Oracles, Promises, QuantizerSpec, Tolerances
+from qconform.specs.model import (
+    Capabilities,
+    Inputs,
+    InvalidConfig,
+    KnownDeviation,
+    Oracles,
+    Promises,
+    QuantizerSpec,
+    Tolerances,
+)
 
 
 def _configs() -> st.SearchStrategy:
@@ -32,6 +41,17 @@ SPECS = (
             capabilities=Capabilities(dequantizable=True, deterministic=True),
             quantized_element_size=1.0,
             tolerances=Tolerances(rel_error=0.05),
+        ),
+        known_deviations=(
+            KnownDeviation(
+                check="test_error_within_bound",
+                reason="constant blocks in a (128, 128) float16 weight: one per-channel scale for rows that mix a "
+                "constant block with normal values puts the error just above 0.05 (only some drawn examples; the "
+                "twin is bit-exact with EETQ's format, so the bound, not the twin, is what is off)",
+                evidence="qconform CPU run 2026-12-06: (128, 128) constant_blocks, relative error 0.05998; also seen "
+                "on transformers 5.10.4 and 5.14.1 (release matrix probe), so not a release's doing",
+                strict=False,
+            ),
         ),
         oracles=Oracles(
             mirrors="eetq",
