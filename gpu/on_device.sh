@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# One call on a GPU machine (device tool), carrying .whl/h100a; phases run in the order given:
+# One call on a GPU machine (device tool), carrying .whl/h100a (or the folder WHEELS names, e.g. .whl/fbgemm);
+# phases run in the order given:
 #   bash gpu/on_device.sh twins   benchmarks of the twins against their backends + the CUDA variants of tests/reference
 #   bash gpu/on_device.sh suite   the qconform suite on CUDA for every quantizer, JSON report <machine>.json
 #                                 (QUANTIZERS=a,b to restrict it, SELECT=<pytest -k expression>, REPORT=<name> for its
@@ -18,10 +19,10 @@ OUT_DIR_REAL=${OUT:-/tmp/out}
 results=/tmp/results
 mkdir -p "$results" "$OUT_DIR_REAL"
 export PYTHONUNBUFFERED=1 OUT="$results"
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/h100a/*.whl \
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site "${WHEELS:-.whl/h100a}"/*.whl \
   || { echo "wheel install failed"; exit 1; }
 python3 -m pip install -q --no-index --no-deps --no-build-isolation --no-cache-dir --target /tmp/site . || exit 1
-export PYTHONPATH=/tmp/site LD_LIBRARY_PATH=$PWD/.whl/h100a:${LD_LIBRARY_PATH:-}
+export PYTHONPATH=/tmp/site LD_LIBRARY_PATH=$PWD/${WHEELS:-.whl/h100a}:${LD_LIBRARY_PATH:-}
 python3 - <<'PY' | tee "$results/environment.txt"
 import torch, transformers, importlib.metadata as m
 print("torch", torch.__version__, "cuda", torch.version.cuda, torch.cuda.get_device_name(0), torch.cuda.get_device_capability(0))

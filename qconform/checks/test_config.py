@@ -23,6 +23,7 @@ from qconform.inputs.configs import (
     stored_arguments,
     unsaved_loading_attributes,
 )
+from qconform.inputs.inferred import wrong_type_arguments
 from qconform.support.assertions import expect
 from qconform.support.compare import differences, json_round_trip
 
@@ -116,9 +117,14 @@ def test_to_json_string_parses(target, data):
 
 @given(data=st.data())
 def test_invalid_config_refused(target, data):
+    """The config class refuses invalid arguments (ValueError or TypeError naming the field): the spec's cases, or
+    where it gives none, a value of the wrong type for one annotated or defaulted scalar argument (a "4" for an
+    int, a "false" for a bool, which is truthy and would silently switch the flag on)."""
     strategy = target.spec.inputs.invalid_configs()
     if strategy is None:
-        pytest.skip(f"{target.key} declares no invalid configs (spec)")
+        strategy = wrong_type_arguments(target.config_class)
+    if strategy is None:
+        pytest.skip(f"{target.key} declares no invalid configs and its config class has no typed scalar argument")
     case = data.draw(strategy, label="invalid config")
     config_class = target.config_class
     try:

@@ -23,10 +23,9 @@ from qconform.inputs.tiny_models import exact_zero_mask, planted_kinds, row_kind
 from qconform.support import lifecycle
 from qconform.support.assertions import expect
 from qconform.support.effective_weights import dequantized_weights, effective_weights
-from qconform.support.lifecycle import ARCHITECTURES, QUANTIZED
+from qconform.support.lifecycle import QUANTIZED
 from qconform.support.metrics import rel_error_bound
 
-per_arch = pytest.mark.parametrize("arch", ARCHITECTURES)
 # the model's own dtype (what update_dtype picks), and float16, where max - min of the near-max row overflows
 DTYPES = {"model_dtype": None, "float16": torch.float16}
 per_dtype = pytest.mark.parametrize("dtype", list(DTYPES))
@@ -84,7 +83,6 @@ def _rows(kinds: list[str], rows: torch.Tensor) -> str:
 
 @pytest.mark.qconform_backend
 @pytest.mark.qconform_requires("quantizes_on_the_fly")
-@per_arch
 @per_dtype
 def test_hostile_rows_give_finite_outputs(target, device, arch, dtype, measure):
     """Finite weights give finite results: the quantized hostile model's logits are finite wherever the
@@ -112,7 +110,6 @@ def test_hostile_rows_give_finite_outputs(target, device, arch, dtype, measure):
 
 @pytest.mark.qconform_backend
 @pytest.mark.qconform_requires("quantizes_on_the_fly")
-@per_arch
 @per_dtype
 def test_zero_rows_stay_zero(target, device, arch, dtype, measure):
     """Planted zeros that fill whole scale groups (all-zero rows; the zero block's aligned groups of 128
@@ -144,7 +141,6 @@ def test_zero_rows_stay_zero(target, device, arch, dtype, measure):
 
 @pytest.mark.qconform_backend
 @pytest.mark.qconform_requires("quantizes_on_the_fly")
-@per_arch
 @per_dtype
 def test_error_within_bound_per_row(target, device, arch, dtype, measure):
     """Every row of every quantized Linear stays within the spec's relative error bound B, not only the

@@ -16,11 +16,8 @@ import torch
 from qconform.inputs.configs import build
 from qconform.support import lifecycle, outcomes
 from qconform.support.assertions import expect, fail
-from qconform.support.lifecycle import ARCHITECTURES
 from qconform.support.metrics import compare_stored, plain_tensors, rel_frobenius, summary
 from qconform.support.outcomes import NOT_SUPPORTED
-
-per_arch = pytest.mark.parametrize("arch", ARCHITECTURES)
 
 
 @pytest.fixture
@@ -135,12 +132,11 @@ def map_devices(model: torch.nn.Module) -> dict[str, str]:
 
 
 @pytest.mark.qconform_backend
-@per_arch
 def test_split_over_two_gpus_matches_one(target, two_gpus, arch, measure):
     spec = target.spec
     config = build(spec.inputs.default_config, spec)
     path, pre_quantized = lifecycle.checkpoint_for(spec, config, arch)
-    kwargs = lifecycle.quantization_kwargs(spec, config, "cuda", pre_quantized)
+    kwargs = lifecycle.quantization_kwargs(spec, config, "cuda", pre_quantized) | lifecycle.file_kwargs(path)
     with lifecycle.quiet():
         one = lifecycle.model_class(arch).from_pretrained(path, device_map={"": "cuda:0"}, **kwargs).eval()
         planned = split_budgets(target, kwargs.get("quantization_config", config), pre_quantized, arch)

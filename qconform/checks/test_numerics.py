@@ -35,7 +35,7 @@ from qconform.specs.model import EXACT, weaker
 from qconform.support import lifecycle
 from qconform.support.assertions import expect, fail
 from qconform.support.codecs import codec_of, require_support, roundtrip, supported, twin_pair
-from qconform.support.lifecycle import ARCHITECTURES, QUANTIZED
+from qconform.support.lifecycle import QUANTIZED
 from qconform.support.metrics import (
     Mismatch,
     compare_stored,
@@ -49,7 +49,6 @@ from qconform.support.metrics import (
     summary,
 )
 
-per_arch = pytest.mark.parametrize("arch", ARCHITECTURES)
 # hypothesis' explain phase re-runs a failing example many times to point at lines: too dear here
 NO_EXPLAIN = tuple(p for p in Phase if p is not Phase.explain)
 # the forward check loads a model per dtype and then draws cheap inputs: a third of the profile's examples
@@ -162,7 +161,6 @@ def test_error_within_bound(target, device, data, worst):
 
 @pytest.mark.qconform_backend
 @pytest.mark.qconform_requires("dequantizable")
-@per_arch
 def test_model_weights_error_within_bound(target, device, arch, measure):
     """A tiny model's Linear weights, quantized on loading and read back with ``dequantize()``, stay
     within the spec's relative Frobenius bound of the full-precision ones."""
@@ -202,8 +200,9 @@ class _Loaded:
 
     def _load(self, dtype: torch.dtype) -> tuple[Any, dict[str, torch.Tensor]]:
         spec = self.target.spec
-        model = lifecycle.load(spec, self.config, self.device, "llama", dtype)
-        names = [n for n, s in lifecycle.states(model, "llama").items() if s == QUANTIZED]
+        arch = lifecycle.first_arch(spec)
+        model = lifecycle.load(spec, self.config, self.device, arch, dtype)
+        names = [n for n, s in lifecycle.states(model, arch).items() if s == QUANTIZED]
         if spec.oracles.codec is not None:
             codec = codec_of(spec)
             stored_by_module = _stored(model, names, spec, self.config)
@@ -213,12 +212,12 @@ class _Loaded:
                 shape = (module.out_features, module.in_features)
                 weights[name] = codec.dequantize(stored_by_module[name], self.config, shape, dtype).to(self.device)
         elif spec.promises.capabilities.dequantizable:
-            twin = lifecycle.load(spec, self.config, self.device, "llama", dtype)
+            twin = lifecycle.load(spec, self.config, self.device, arch, dtype)
             twin.dequantize(dtype=dtype)
             weights = {n: twin.get_submodule(n).weight.detach() for n in names}
         else:
             pytest.skip(f"{spec.method} has no codec and is not dequantizable: no dequantized weight to compare with")
-        lifecycle.logits(model, "llama")  # as in use: some methods finish preparing their Linears on the first forward
+        lifecycle.logits(model, arch)  # as in use: some methods finish preparing their Linears on the first forward
         return model, weights
 
 
@@ -229,7 +228,7 @@ def _stored(model: Any, names: list[str], spec, config: Any) -> dict[str, dict[s
         return {n: {k: v for k, v in model.get_submodule(n).state_dict().items() if k != "bias"} for n in names}
     from safetensors.torch import load_file
 
-    path, _ = lifecycle.checkpoint_for(spec, config, "llama")
+    path, _ = lifecycle.checkpoint_for(spec, config, lifecycle.first_arch(spec))
     tensors: dict[str, torch.Tensor] = {}
     for file in sorted(path.glob("*.safetensors")):
         tensors.update(load_file(str(file)))
@@ -287,7 +286,6 @@ def test_linear_forward_matches_dequantized_matmul(target, device, data, loaded,
 
 
 @pytest.mark.qconform_backend
-@per_arch
 def test_logits_drift_vs_full_precision(target, device, arch, measure):
     """A tiny model's logits against full precision: the drift (relative Frobenius) within the spec's
     ``logits_drift`` (twice its ``rel_error`` where it declares none), recorded with top-1 agreement."""

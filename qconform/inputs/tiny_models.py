@@ -2,7 +2,9 @@
 
 Nothing is fetched from a hub. Sizes are small but keep the shapes quantizers care about: every
 Linear's input width is a multiple of 128 (GPTQ/AWQ groups, FP8 128x128 blocks), one architecture
-ties its output embedding to the input embedding and has biases, the other does not.
+ties its output embedding to the input embedding and has biases, the other does not. A third, gpt-oss,
+is a mixture of experts whose experts are 3-D parameters rather than Linears (``expert_weights``): the
+only modules MXFP4 converts.
 """
 
 from __future__ import annotations
@@ -51,7 +53,32 @@ def _opt() -> Any:
     )
 
 
-ARCHITECTURES: dict[str, Callable[[], Any]] = {"llama": _llama, "opt": _opt}
+def _gpt_oss() -> Any:
+    """gpt-oss with 4 experts, 2 per token. The experts' reduction widths (hidden 128 for gate_up_proj,
+    intermediate 128 for down_proj) are multiples of MXFP4's blocks of 32 and of 128; attention has sinks and
+    alternates a sliding window of 4 (shorter than ``sample_input_ids``' 8 tokens, so it masks) with full layers.
+    gpt-oss has no sdpa path: it runs eager on the CPU. Default rope: the hub config's yarn scaling needs
+    positions the tiny model does not have."""
+    from transformers import GptOssConfig
+
+    return GptOssConfig(
+        vocab_size=256,
+        hidden_size=128,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_local_experts=4,
+        num_experts_per_tok=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=32,
+        sliding_window=4,
+        max_position_embeddings=64,
+        rope_parameters={"rope_type": "default", "rope_theta": 10000.0},
+        tie_word_embeddings=False,
+    )
+
+
+ARCHITECTURES: dict[str, Callable[[], Any]] = {"llama": _llama, "opt": _opt, "gpt_oss": _gpt_oss}
 
 
 def tiny_config(arch: str = "llama") -> Any:
@@ -97,6 +124,29 @@ def tiny_checkpoint(arch: str = "llama", seed: int = 0, dtype: torch.dtype = tor
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+def expert_weights(model: torch.nn.Module) -> dict[str, tuple[torch.Tensor, bool]]:
+    """The 3-D expert weights of a mixture-of-experts model, by parameter name, with whether they are stored
+    [experts, in, out] (``True``: the experts module's ``is_transposed``, gpt-oss) or [experts, out, in].
+
+    MoE quantizers convert these, not Linears (MXFP4: ``Mxfp4GptOssExperts`` replaces gpt-oss' experts). An
+    experts module is one transformers' ``use_experts_implementation`` built (it sets ``is_transposed``); its
+    weights are its floating 3-D parameters, the ``*_bias`` ones aside."""
+    found: dict[str, tuple[torch.Tensor, bool]] = {}
+    for name, module in model.named_modules():
+        transposed = getattr(module, "is_transposed", None)
+        if not isinstance(transposed, bool):
+            continue
+        for param_name, param in module.named_parameters(recurse=False):
+            if param.ndim == 3 and param.is_floating_point() and not param_name.endswith("_bias"):
+                found[f"{name}.{param_name}"] = (param, transposed)
+    return found
+
+
+def expert_matrices(weight: torch.Tensor, transposed: bool) -> torch.Tensor:
+    """Views of a 3-D expert weight as [experts, out, in]: each expert as a Linear weight would hold it."""
+    return weight.transpose(1, 2) if transposed else weight
 
 
 def sample_input_ids(arch: str = "llama", batch: int = 2, length: int = 8, seed: int = 0) -> torch.Tensor:
@@ -145,11 +195,13 @@ DEAD_CHANNELS = (126, 127)
 NORM_FED = {
     "llama": ("q_proj", "k_proj", "v_proj", "gate_proj", "up_proj"),
     "opt": ("q_proj", "k_proj", "v_proj", "fc1"),
+    "gpt_oss": ("q_proj", "k_proj", "v_proj", "gate_up_proj"),  # gate_up_proj: each expert's, as a Linear sees it
 }
 
 
 def planted_kinds(arch: str, name: str) -> tuple[str, ...]:
-    """The HOSTILE_ROWS kinds planted in the Linear ``name`` of a hostile ``arch`` model."""
+    """The HOSTILE_ROWS kinds planted in the Linear ``name`` of a hostile ``arch`` model (or in every expert of
+    the 3-D expert weight ``name``)."""
     extreme = f".layers.{EXTREME_LAYER}." in f".{name}"
     fed = name.rsplit(".", 1)[-1] in NORM_FED[arch]
     return tuple(
@@ -230,11 +282,16 @@ def _is_norm(module: torch.nn.Module) -> bool:
 
 
 def hostile_model(arch: str = "llama", seed: int = 0, dtype: torch.dtype = torch.float32) -> Any:
-    """``tiny_model`` with HOSTILE_ROWS planted in every Linear but the output embedding, and DEAD_CHANNELS
-    zeroed in every norm (the model computes what a model of 126 channels would)."""
+    """``tiny_model`` with HOSTILE_ROWS planted in every Linear but the output embedding and in every expert of
+    each 3-D expert weight (``expert_weights``: rows are the expert's outputs), and DEAD_CHANNELS zeroed in every
+    norm (the model computes what a model of 126 channels would)."""
     model = tiny_model(arch, seed, dtype)
     head = model.get_output_embeddings()
     with torch.no_grad():
+        for name, (weight, transposed) in expert_weights(model).items():
+            matrices = expert_matrices(weight, transposed)
+            for expert in range(matrices.shape[0]):
+                matrices[expert].copy_(plant_hostile_rows(matrices[expert], planted_kinds(arch, name)))
         for name, module in model.named_modules():
             if _is_norm(module):
                 for tensor in (module.weight, getattr(module, "bias", None)):
@@ -248,7 +305,7 @@ def hostile_model(arch: str = "llama", seed: int = 0, dtype: torch.dtype = torch
 def hostile_checkpoint(arch: str = "llama", seed: int = 0, dtype: torch.dtype = torch.float32) -> Path:
     """A saved ``hostile_model``, written once and reused (its key covers the planted layout)."""
     layout = [HOSTILE_ROWS, EXTREME_KINDS, EXTREME_LAYER, str(ZERO_TILE), OUTLIER_COLUMN, str(ZERO_GROUP)]
-    blob = json.dumps([*layout, DEAD_CHANNELS, NORM_FED])
+    blob = json.dumps([*layout, DEAD_CHANNELS, NORM_FED[arch], "experts: per expert, rows are outputs"])
     key = f"hostile-{_checkpoint_key(arch, seed, dtype)}-{hashlib.sha256(blob.encode()).hexdigest()[:8]}"
     return _write_once(cache_dir() / "checkpoints" / key, lambda: hostile_model(arch, seed, dtype))
 

@@ -3,7 +3,8 @@
 ```
 qconform report RUN.json... [--out DIR] [--readme README.md]
                                   # DIR/report.{md,html,json}, DIR/plots/*.png; the README's
-                                  # block between <!-- qconform:hardware-matrix --> markers
+                                  # blocks between <!-- qconform:hardware-matrix --> markers
+                                  # (and <!-- qconform:capability-matrix --> ones, if it has them)
 qconform report --diff OLD.json NEW.json [--threshold 0.1] [--out DIR]
 ```
 
@@ -21,7 +22,8 @@ import sys
 from pathlib import Path
 
 from qconform.report import diff as diffing
-from qconform.report import readme, releases, render_html, render_markdown, render_png
+from qconform.report import readme, releases, render_capabilities, render_html, render_markdown, render_png
+from qconform.report.capabilities import capability_matrices
 from qconform.report.matrix import cells_json, compatibility_matrices, hardware_matrix
 from qconform.report.merge import load_run, load_runs, merge, merged_document
 from qconform.report.readme import MarkerError
@@ -44,7 +46,8 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--readme",
         metavar="FILE",
-        help="also replace the hardware matrix between the qconform:hardware-matrix markers in FILE",
+        help="also replace the hardware matrix between the qconform:hardware-matrix markers in FILE "
+        "(and the capability matrix between qconform:capability-matrix markers, where FILE has them)",
     )
     p.add_argument("--diff", nargs=2, metavar=("OLD.json", "NEW.json"), help="compare two runs")
     p.add_argument(
@@ -106,6 +109,11 @@ def report(paths: list[str], out: Path, readme_path: Path | None = None) -> str:
         )
     series = releases.release_series(merged)  # one machine over several releases (qconform matrix)
     md_sections = [releases.markdown_section(series, merged, hardware)] if series else []
+    capabilities = capability_matrices(merged)
+    md_capabilities = render_capabilities.markdown_section(merged, capabilities)
+    html_sections = {"capabilities": render_capabilities.html_section(merged, capabilities)}
+    if series:
+        html_sections["releases"] = releases.html_section(series, merged, hardware)
     outputs: dict[Path, bytes] = {
         out / "report.md": render_markdown.render(
             merged,
@@ -113,13 +121,14 @@ def report(paths: list[str], out: Path, readme_path: Path | None = None) -> str:
             compatibility,
             {k: f"{PLOTS}/{name}" for k, (name, _) in plots.items()},
             sections=md_sections,
+            after_hardware=md_capabilities,
         ).encode(),
         out / "report.html": render_html.render(
             merged,
             hardware,
             compatibility,
             {k: png for k, (_, png) in plots.items()},
-            {"releases": releases.html_section(series, merged, hardware)} if series else None,
+            html_sections,
         ).encode(),
         out / "report.json": json_text(
             {**merged_document(merged, cells_json(hardware, compatibility)), **releases.json_section(series)}
@@ -127,8 +136,11 @@ def report(paths: list[str], out: Path, readme_path: Path | None = None) -> str:
         **{out / PLOTS / name: png for name, png in plots.values()},
     }
     if readme_path is not None:
-        block = render_markdown.hardware_section(merged, hardware)
-        outputs[readme_path] = readme.updated(readme_path, block).encode()
+        blocks = {
+            readme.HARDWARE: render_markdown.hardware_section(merged, hardware),
+            readme.CAPABILITIES: render_capabilities.readme_block(merged, capabilities),
+        }
+        outputs[readme_path] = readme.updated(readme_path, blocks).encode()
     _refuse_overwriting_inputs(outputs, paths)
     for path, data in outputs.items():
         _write(path, data)
@@ -137,7 +149,7 @@ def report(paths: list[str], out: Path, readme_path: Path | None = None) -> str:
         path.unlink()
     for path in outputs:
         print(f"wrote {path}")
-    return render_markdown.render(merged, hardware, compatibility, sections=md_sections)
+    return render_markdown.render(merged, hardware, compatibility, sections=md_sections, after_hardware=md_capabilities)
 
 
 def compare(old: str, new: str, threshold: float, out: Path | None) -> tuple[str, bool]:

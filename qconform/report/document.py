@@ -9,7 +9,7 @@ from qconform.support.environment import fingerprint
 
 
 def run_document(session: Any, exitstatus: int) -> dict[str, Any]:
-    distributions = [r.distribution for t in session.targets for r in t.spec.requirements]
+    distributions = [d for t in session.targets for r in t.spec.requirements for d in (r.distribution, *r.alternatives)]
     return {
         "schema": SCHEMA,
         "version": VERSION,

@@ -90,8 +90,10 @@ def render(
     plots: Mapping[str, str] | None = None,
     failures_limit: int = 50,
     sections: Sequence[Callable[[Notes], list[str]]] = (),
+    after_hardware: Sequence[str] = (),
 ) -> str:
-    """The whole report; ``sections`` add lines after the software table (given the shared footnotes)."""
+    """The whole report; ``after_hardware`` lines follow the hardware matrix (the capability matrix),
+    ``sections`` add lines after the software table (given the shared footnotes)."""
     notes = Notes()
     columns = [c.name for c in merged.columns]
     newest = max((r.finished for r in merged.runs), default="-")
@@ -109,6 +111,7 @@ def render(
         "",
     ]
     lines += hardware_table(merged, hardware, notes)
+    lines += after_hardware
     lines += ["", "## Software per environment", ""]
     lines += software_table(merged)
     for section in sections:  # e.g. the release series (qconform.report.releases)

@@ -54,39 +54,66 @@ def target_skip_reason(target: Target, markers: Sequence[pytest.Mark]) -> str | 
     return None
 
 
-def device_skip_reason(target: Target, device: str) -> str | None:
+def device_skip_reason(target: Target, device: str, loads_models: bool = False) -> str | None:
+    """Why this target's checks do not run on ``device``; ``loads_models``: a check that loads tiny models through
+    the backend, which also runs where the spec asks for the dequantize fallback (``dequantizes_on``)."""
     import torch
 
     kind = device.split(":")[0]
     devices = target.spec.inputs.devices
-    if kind not in devices:
+    fallback = loads_models and dequantizes_on(target, kind)
+    if kind not in devices and not fallback:
         return outcomes.reason(NOT_SUPPORTED, f"{target.key} runs on {', '.join(devices)} only (spec devices)")
     if kind == "cuda" and not torch.cuda.is_available():
         return outcomes.reason(NOT_SUPPORTED, "no CUDA device on this machine")
-    if kind == "cpu" and target.spec.promises.capabilities.needs_accelerator:
+    if kind == "cpu" and target.spec.promises.capabilities.needs_accelerator and not fallback:
         return outcomes.reason(NOT_SUPPORTED, f"{target.key} needs an accelerator")
     return None
 
 
-def target_params(targets: Sequence[Target], markers: Sequence[pytest.Mark]) -> list[Any]:
+def dequantizes_on(target: Target, kind: str) -> bool:
+    """Whether the spec loads its own checkpoints on this device kind through transformers' documented fallback
+    (``prequantized_fallback="dequantize"`` and ``dequantize=True`` among its loading overrides there): the
+    format is read even where its kernels cannot run, and the model that comes back is a plain one."""
+    spec = target.spec
+    return (
+        spec.promises.prequantized_fallback == "dequantize"
+        and spec.inputs.checkpoint_writer is not None
+        and spec.inputs.loading_overrides.get(kind, {}).get("dequantize") is True
+    )
+
+
+def _architectures(target: Target, per_arch: bool) -> list[tuple[str, ...]]:
+    """The tiny architectures a per-architecture check runs on for this target (its spec's ``architectures``:
+    a method that converts only some module kinds, or loads only some formats, names the ones that show it)."""
+    return [(arch,) for arch in target.spec.inputs.architectures] if per_arch else [()]
+
+
+def target_params(targets: Sequence[Target], markers: Sequence[pytest.Mark], per_arch: bool = False) -> list[Any]:
+    """(target[, arch]) variants; ``per_arch`` for a check that takes the ``arch`` argument."""
     params = []
     for target in targets:
         reason = target_skip_reason(target, markers)
         marks = [pytest.mark.skip(reason=reason)] if reason else []
-        params.append(pytest.param(target, id=target.key, marks=marks))
+        for arch in _architectures(target, per_arch):
+            params.append(pytest.param(target, *arch, id="-".join((target.key, *arch)), marks=marks))
     return params
 
 
 def target_device_params(
-    targets: Sequence[Target], devices: Sequence[str], markers: Sequence[pytest.Mark]
+    targets: Sequence[Target], devices: Sequence[str], markers: Sequence[pytest.Mark], per_arch: bool = False
 ) -> list[Any]:
+    """(target, device[, arch]) variants, skipped with the reason where the target or device rules them out."""
     params = []
+    loads_models = any(mark.name == "qconform_backend" for mark in markers)
     for target in targets:
         reason = target_skip_reason(target, markers)
         for device in devices:
-            why = reason or device_skip_reason(target, device)
+            why = reason or device_skip_reason(target, device, loads_models)
             marks = [pytest.mark.skip(reason=why)] if why else []
-            params.append(pytest.param(target, device, id=f"{target.key}-{device}", marks=marks))
+            for arch in _architectures(target, per_arch):
+                ident = "-".join((target.key, device, *arch))
+                params.append(pytest.param(target, device, *arch, id=ident, marks=marks))
     return params
 
 

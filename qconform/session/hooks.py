@@ -120,14 +120,19 @@ class QconformSession:
             return
         names = metafunc.fixturenames
         markers = list(metafunc.definition.iter_markers())
+        # a check that parametrizes ``arch`` itself keeps its own choice; otherwise ``arch`` follows the target
+        own_arch = any(m.name == "parametrize" and "arch" in str(m.args[0]) for m in markers)
         if "broken_plugin" in names:
             broken = sorted(self.discovery.broken.items())
             metafunc.parametrize("broken_plugin", broken, ids=[src for src, _ in broken] or None)
         elif "target" in names and "device" in names:
-            params = collection.target_device_params(self.targets, self.devices, markers)
-            metafunc.parametrize(("target", "device"), params)
+            per_arch = "arch" in names and not own_arch  # a check over tiny architectures: those of each target's spec
+            params = collection.target_device_params(self.targets, self.devices, markers, per_arch)
+            metafunc.parametrize(("target", "device", "arch") if per_arch else ("target", "device"), params)
         elif "target" in names:
-            metafunc.parametrize("target", collection.target_params(self.targets, markers))
+            per_arch = "arch" in names and not own_arch
+            params = collection.target_params(self.targets, markers, per_arch)
+            metafunc.parametrize(("target", "arch") if per_arch else "target", params)
 
     def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
         unused = [i for i in items if "broken_plugin" in getattr(i, "fixturenames", ()) and not self.discovery.broken]

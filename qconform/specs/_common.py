@@ -40,6 +40,18 @@ MERGE_MUTATES_CHECKPOINT_OBJECT = KnownDeviation(
     evidence="transformers/quantizers/auto.py:271-273 (setattr(quantization_config, attr, val) on the input)",
 )
 
+
+def unchecked_dequantize_flag(config: str, line: int) -> KnownDeviation:
+    """A config that stores ``dequantize`` as given (found bare: no spec declares invalid configs for it)."""
+    return KnownDeviation(
+        check="test_invalid_config_refused",
+        reason=f"{config} stores dequantize as given, without checking its type: a string such as 'false' is "
+        "truthy and switches dequantizing on",
+        evidence=f"transformers/utils/quantization_config.py:{line} ({config}.__init__: self.dequantize = "
+        f"dequantize); observed: {config}(dequantize='yes') accepted",
+    )
+
+
 # the two-GPU run that the multi-GPU deviations cite
 TWO_GPU_RUN = (
     "reports/runs/h200x2-sm_90.json and reports/probes/h200x2-sm_90/multi-gpu-*.json (2 H200, transformers 5.17)"

@@ -195,12 +195,18 @@ MXFP8 = FP8.replace(
     known_deviations=(*SHARED_FP8_DEVIATIONS, NOT_TRAINABLE_BEFORE_5_23, *FORWARD_NEEDS_KERNELS),
 )
 
+# fbgemm-gpu-genai (the wheel with the FP8 GEMMs) installs the same fbgemm_gpu import as fbgemm-gpu
+FBGEMM = Requirement("fbgemm_gpu", "fbgemm-gpu", None, "pip install fbgemm-gpu-genai", ("fbgemm-gpu-genai",))
+
 SPECS = (
     FP8,
     MXFP8,
     QuantizerSpec(
         method="fbgemm_fp8",
-        requirements=(Requirement("fbgemm_gpu", "fbgemm-gpu", None, "pip install fbgemm-gpu"), ACCELERATE),
+        requirements=(
+            Requirement("fbgemm_gpu", "fbgemm-gpu", None, "pip install fbgemm-gpu-genai", ("fbgemm-gpu-genai",)),
+            ACCELERATE,
+        ),
         inputs=Inputs(
             default_config=_fbgemm,
             configs=fbgemm_configs,

@@ -222,6 +222,7 @@ SPECS = (
             configs=gptq_configs,
             invalid_configs=gptq_invalid,
             checkpoint_writer="reference_quantizers.calibration.checkpoints:prequantized_checkpoint",
+            calibration_fields=("dataset", "tokenizer"),  # GPTQConfig(dataset=[texts], tokenizer=...): optimum
             loading_overrides={"cuda": {"backend": GPTQ_CUDA_BACKEND}},
         ),
         promises=Promises(

@@ -9,7 +9,14 @@ from hypothesis import strategies as st
 
 from qconform.inputs.strategies import skip_lists
 from qconform.specs import across_devices
-from qconform.specs._common import ACCELERATE, KERNELS, MERGE_MUTATES_CHECKPOINT_OBJECT, config_builder, invalid_cases
+from qconform.specs._common import (
+    ACCELERATE,
+    KERNELS,
+    MERGE_MUTATES_CHECKPOINT_OBJECT,
+    config_builder,
+    invalid_cases,
+    unchecked_dequantize_flag,
+)
 from qconform.specs.model import (
     Capabilities,
     Inputs,
@@ -190,22 +197,42 @@ SPECS = (
         inputs=Inputs(
             default_config=gguf,
             configs=lambda: st.builds(gguf, dequantize=st.booleans()),
+            checkpoint_writer="reference_quantizers.writers.gguf:prequantized_checkpoint",
+            architectures=("llama",),  # llama.cpp has no OPT layout (GGUF_CONFIG_MAPPING has no "opt")
         ),
+        known_deviations=(unchecked_dequantize_flag("GgufConfig", 2103),),
         promises=Promises(
-            capabilities=Capabilities(quantizes_on_the_fly=False),
+            # loading reads and dequantizes the file with numpy (gguf-py) on the CPU
+            capabilities=Capabilities(quantizes_on_the_fly=False, needs_accelerator=False),
+            tolerances=Tolerances(
+                # Q4_0, the writer's default file: a step of block absmax / 8 over blocks of 32, so Gaussian rows
+                # give E[absmax] / (8 sqrt 12) ~ 0.087 of their norm (the tiny llama measures 0.085-0.087); Q8_0 is
+                # 16x finer. Logits compound two layers: measured 0.13-0.18 (3 seeds x 3 inputs, Q4_0)
+                rel_error=0.1,
+                logits_drift=0.25,
+            ),
         ),
-        notes="no checkpoint_writer: GgufHfQuantizer keeps GGUF blocks only for the architectures of "
-        "integrations/gguf (GGUF_ARCHS: qwen35, qwen35moe, lfm2); a llama or opt GGUF goes through the legacy "
-        "loader (read_header sets supported=False), which dequantizes every weight into a plain model, so qconform's "
-        "tiny llama and opt cannot show a GGUF-quantized model; lifecycle needs a tiny lfm2 or qwen3.5. It also "
-        "loads only through from_pretrained(dir, gguf_file=...), which lifecycle.load does not pass (a GgufConfig "
-        "without the file raises ValueError('Loading a GGUF checkpoint needs the file named as "
-        "`from_pretrained(..., gguf_file=...)`'), quantizers/auto.py:344). Writers: the gguf package (0.19.0) "
-        "installs; auto-round's gguf export needs a tokenizer file in the model directory",
+        notes="checkpoints written with the gguf package (0.19.0: GGUFWriter, quants.quantize, its llama tensor "
+        "names and metadata, q/k rows permuted as llama.cpp's converter does) in Q4_0 (MOSTLY_Q4_0: the head in "
+        "Q8_0); GgufConfig has no quant-type field, so the file's types are the writer's. What runs is the legacy "
+        "loader: GgufHfQuantizer keeps GGUF blocks only for integrations/gguf's GGUF_ARCHS (qwen35, qwen35moe, "
+        "lfm2), and for llama read_header sets supported=False, so get_state_dict dequantizes every tensor with "
+        "gguf-py (modeling_gguf_pytorch_utils.load_gguf_checkpoint) into a plain LlamaForCausalLM marked quantized "
+        "by gguf. Lifecycle and numerics therefore test the reading of the file (config from metadata, names, "
+        "the q/k un-permutation, dequantization) and the model-level error, not a GGUF-quantized Linear: no "
+        "Linear is left quantized, so per-module checks find none. A tiny lfm2 would take the new path, but on a "
+        "machine without the hub kernel ggml-org/ggml-quantization (offline here) validate_environment sets "
+        "dequantize=True too (quantizer_gguf.py, validate_environment), so it would be a plain model as well, and "
+        "one unmarked (base.py:220 removes the marks when dequantize is set; the legacy path never sets it, so the "
+        "plain llama keeps is_quantized and hf_quantizer). The logits drift does not see a q/k layout error on the "
+        "tiny llama (its attention is near uniform: zeroing q_proj and k_proj moves the logits 2.6%), so "
+        "tests/reference/test_writer_gguf.py checks the loaded weights bit for bit against gguf's round trip. "
+        "Loads need from_pretrained(dir, gguf_file=...) (quantizers/auto.py:344), which lifecycle.load passes "
+        "for a directory holding one .gguf file",
     ),
     QuantizerSpec(
         method="metal",
-        requirements=(KERNELS,),
+        # kernels only for the MPS path; its checkpoints load dequantized without it (quantizer_metal.py:43-55)
         inputs=Inputs(
             default_config=metal,
             configs=lambda: st.builds(
@@ -218,8 +245,9 @@ SPECS = (
             invalid_configs=invalid_cases(
                 InvalidConfig({"bits": 3}, "bits"), InvalidConfig({"group_size": 0}, "group_size")
             ),
-            devices=("mps",),
+            devices=("mps",),  # its kernels; model checks also load its checkpoints dequantized on cpu and cuda
             checkpoint_writer="reference_quantizers.writers.metal:prequantized_checkpoint",
+            loading_overrides={"cpu": {"dequantize": True}, "cuda": {"dequantize": True}},
         ),
         notes="checkpoints written with transformers' own _affine_quantize_tensor (no package writes the format "
         "offline; mlx is Apple-only); on a machine without MPS they load dequantized (MetalDequantize: weights "

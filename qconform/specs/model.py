@@ -27,6 +27,8 @@ class Requirement:
     distribution: str
     min_version: str | None = None
     install_hint: str = ""
+    # other distributions that install the same import (fbgemm-gpu-genai provides fbgemm_gpu too)
+    alternatives: tuple[str, ...] = ()
 
     @property
     def hint(self) -> str:
@@ -36,11 +38,13 @@ class Requirement:
         return f"pip install '{self.distribution}{pin}'"
 
     def installed_version(self) -> str | None:
-        """The installed version, or None; reads metadata only, never imports the package."""
-        try:
-            return importlib.metadata.version(self.distribution)
-        except importlib.metadata.PackageNotFoundError:
-            return None
+        """The installed version (of the first distribution found), or None; reads metadata, never imports."""
+        for name in (self.distribution, *self.alternatives):
+            try:
+                return importlib.metadata.version(name)
+            except importlib.metadata.PackageNotFoundError:
+                continue
+        return None
 
     def missing_reason(self) -> str | None:
         """Why this requirement is not met here, or None when it is."""
@@ -279,10 +283,17 @@ class Inputs:
     # "module:function" (method_key, arch, config) -> Path of a pre-quantized tiny checkpoint, for methods
     # that do not quantize on the fly (or not on every device)
     checkpoint_writer: str | None = None
+    # (dataset field, tokenizer field) of a config with which from_pretrained calibrates a full-precision model on
+    # texts and quantizes it while loading (GPTQConfig's "dataset", "tokenizer"); the reference twin's config takes
+    # the same texts' token ids in its dataset field. None: no such path (checks/test_calibration.py)
+    calibration_fields: tuple[str, str] | None = None
     # loading attributes (``get_loading_attributes``) passed with a pre-quantized checkpoint, by device kind:
     # for backends whose default kernel cannot run where qconform runs (the reason belongs in ``notes``)
     loading_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     devices: tuple[str, ...] = ("cpu", "cuda")
+    # the tiny architectures (``qconform.inputs.tiny_models.ARCHITECTURES``) that model checks build: one that
+    # converts only some module kinds (MXFP4: gpt-oss experts) or whose format knows only some (GGUF) names them
+    architectures: tuple[str, ...] = ("llama", "opt")
     dtypes: tuple[str, ...] = ("float16", "bfloat16", "float32")  # what update_dtype may hand back
 
 

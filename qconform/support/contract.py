@@ -15,7 +15,7 @@ import pytest
 from qconform.discovery.targets import Target
 from qconform.inputs.configs import build
 from qconform.specs.model import QuantizerSpec
-from qconform.support import outcomes
+from qconform.support import outcomes, trial
 from qconform.support.outcomes import NOT_INSTALLED
 
 
@@ -42,7 +42,24 @@ def unavailable_reason(spec: QuantizerSpec, exc: BaseException) -> str | None:
         return outcomes.reason(NOT_INSTALLED, "; ".join(missing))
     if spec.promises.capabilities.needs_accelerator and not accelerator_here(spec):
         return f"{spec.method} needs an accelerator ({', '.join(spec.inputs.devices)}) and this machine has none: {exc}"
+    if trial.needs_trial(spec) and _raised_in_validation(exc):
+        # as trial.validate does for loads: where the spec leaves on-the-fly quantization to be found out, a
+        # validate_environment refusal for a package or the network (MXFP4 on the fly: triton and a hub kernel,
+        # while its checkpoints load through the dequantize fallback with torch alone) is this machine's lack
+        reason = trial.classify(exc, spec)
+        if not reason.startswith(trial.NOT_SUPPORTED):
+            return reason
     return None
+
+
+def _raised_in_validation(exc: BaseException) -> bool:
+    """Whether ``exc`` was raised inside a quantizer's ``validate_environment``."""
+    frame = exc.__traceback__
+    while frame is not None:
+        if frame.tb_frame.f_code.co_name == "validate_environment":
+            return True
+        frame = frame.tb_next
+    return False
 
 
 def _names_missing(message: str, spec: QuantizerSpec) -> bool:

@@ -18,14 +18,21 @@ import pytest
 import torch
 from torch import nn
 
-from qconform.inputs.tiny_models import hostile_checkpoint, sample_input_ids, tiny_checkpoint, tiny_config, tiny_model
+from qconform.inputs.tiny_models import (
+    expert_weights,
+    hostile_checkpoint,
+    sample_input_ids,
+    tiny_checkpoint,
+    tiny_config,
+    tiny_model,
+)
 from qconform.specs.model import QuantizerSpec, load_object
 from qconform.support import trial
 from qconform.support.quiet import quiet
 
 ARCHITECTURES = ("llama", "opt")  # untied without biases; tied embeddings with biases
 # modules each tiny architecture marks ``_keep_in_fp32_modules`` in the variant built for that check
-KEEP_IN_FP32 = {"llama": ("o_proj",), "opt": ("fc2",)}
+KEEP_IN_FP32 = {"llama": ("o_proj",), "opt": ("fc2",), "gpt_oss": ("o_proj",)}
 
 # what a Linear of the tiny model became (see ``state_of``)
 FULL, QUANTIZED, MISSING = "full precision", "quantized", "missing"
@@ -41,6 +48,12 @@ def model_class(arch: str, keep_in_fp32: Sequence[str] = ()) -> type:
     if not keep_in_fp32:
         return base
     return type(f"KeepFp32{base.__name__}", (base,), {"_keep_in_fp32_modules": list(keep_in_fp32)})
+
+
+def first_arch(spec: QuantizerSpec) -> str:
+    """The tiny architecture a check that builds one model runs on: the first the spec names (``llama`` by
+    default; ``gpt_oss`` for MXFP4, whose checkpoints of any other architecture hold nothing quantized)."""
+    return spec.inputs.architectures[0]
 
 
 def on_the_fly(spec: QuantizerSpec) -> bool:
@@ -86,6 +99,22 @@ def quantization_kwargs(spec: QuantizerSpec, config: Any, device: str, pre_quant
     return {"quantization_config": loading}
 
 
+def loads_dequantized(spec: QuantizerSpec, device: str) -> bool:
+    """Whether the spec asks, on this device kind, for the dequantize fallback (``dequantize=True`` among its
+    loading overrides): the checkpoint is read and dequantized, and the model that comes back is a plain one."""
+    return spec.inputs.loading_overrides.get(str(device).split(":")[0], {}).get("dequantize") is True
+
+
+def file_kwargs(path: Path) -> dict[str, Any]:
+    """What ``from_pretrained`` needs to find the weights of a directory besides its path: the name of its one
+    ``*.gguf`` file as ``gguf_file`` (a GGUF checkpoint loads only so: quantizers/auto.py get_hf_quantizer), else
+    nothing."""
+    found = sorted(Path(path).glob("*.gguf"))
+    if len(found) > 1:
+        raise ValueError(f"{path} holds several GGUF files, which one to load is ambiguous: {[f.name for f in found]}")
+    return {"gguf_file": found[0].name} if found else {}
+
+
 def load(
     spec: QuantizerSpec,
     config: Any,
@@ -102,6 +131,7 @@ def load(
     if dtype is not None:
         kwargs["dtype"] = dtype
     kwargs.update(quantization_kwargs(spec, config, device, pre_quantized))
+    kwargs.update(file_kwargs(path))
     trial.validate(spec, kwargs.get("quantization_config"), device, path)  # a refusal of a bare quantizer: a skip
     with quiet():
         return model_class(arch, keep_in_fp32).from_pretrained(path, **kwargs).eval()
@@ -112,7 +142,7 @@ def reload(path: Path, device: str) -> Any:
     from transformers import AutoModelForCausalLM
 
     with quiet():
-        return AutoModelForCausalLM.from_pretrained(path, device_map={"": device}).eval()
+        return AutoModelForCausalLM.from_pretrained(path, device_map={"": device}, **file_kwargs(path)).eval()
 
 
 def full_precision(arch: str, device: str, dtype: torch.dtype | None = None, hostile: bool = False) -> Any:
@@ -140,8 +170,12 @@ def logits(model: Any, arch: str, seed: int = 0) -> torch.Tensor:
 
 @functools.cache
 def linear_names(arch: str) -> tuple[str, ...]:
-    """Names of the Linear modules of the full-precision tiny model, the candidates for quantization."""
-    return tuple(name for name, module in tiny_model(arch).named_modules() if type(module) is nn.Linear)
+    """The candidates for quantization in the full-precision tiny model: its Linear modules, and its 3-D expert
+    weights by parameter name (gpt-oss' ``model.layers.0.mlp.experts.gate_up_proj``: MoE quantizers convert
+    those, not Linears; ``state_of`` reads both)."""
+    model = tiny_model(arch)
+    linears = [name for name, module in model.named_modules() if type(module) is nn.Linear]
+    return (*linears, *expert_weights(model))
 
 
 def output_embedding_name(arch: str) -> str:
@@ -155,13 +189,38 @@ def _plain_weight(module: nn.Module) -> bool:
     return isinstance(weight, torch.Tensor) and type(weight) in (torch.Tensor, nn.Parameter) and weight.dtype in FLOATS
 
 
+def _own_class(module: nn.Module) -> bool:
+    """Whether the module is the architecture's own (defined in its ``transformers.models`` modeling file), not a
+    quantizer's replacement (``transformers.integrations``, a backend's package)."""
+    return type(module).__module__.startswith("transformers.models.")
+
+
+def _expert_state(model: nn.Module, name: str) -> str:
+    """The state of the expert weight ``name`` (``<experts module>.<parameter>``): FULL in the architecture's own
+    experts module as a plain floating tensor, HALF as one in a replacement module, QUANTIZED otherwise (packed
+    codes, a kernel's tensor object), MISSING where the module or attribute is gone."""
+    parent, _, attr = name.rpartition(".")
+    try:
+        module = model.get_submodule(parent)
+    except AttributeError:
+        return MISSING
+    tensor = getattr(module, attr, None)
+    if tensor is None:
+        return MISSING
+    plain = type(tensor) in (torch.Tensor, nn.Parameter) and tensor.dtype in FLOATS
+    if plain:
+        return FULL if _own_class(module) else HALF
+    return QUANTIZED
+
+
 def state_of(model: nn.Module, name: str) -> str:
     """FULL: a plain nn.Linear with a floating weight; QUANTIZED: replaced or holding a quantized weight;
-    HALF: a replacement module that still holds a plain floating weight (a conversion left half done)."""
+    HALF: a replacement module that still holds a plain floating weight (a conversion left half done).
+    ``name`` may also be an expert weight (see ``linear_names``), judged the same way (``_expert_state``)."""
     try:
         module = model.get_submodule(name)
     except AttributeError:
-        return MISSING
+        return _expert_state(model, name)
     plain = _plain_weight(module)
     if type(module) is nn.Linear and plain:
         return FULL

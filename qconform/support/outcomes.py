@@ -31,7 +31,10 @@ _LEGACY = (
             "please install",
         ),
     ),
-    (NOT_SUPPORTED, ("no cuda device", "no accelerator", "needs an accelerator", "only supported on gpu")),
+    (
+        NOT_SUPPORTED,
+        ("no cuda device", "no accelerator", "needs an accelerator", "only supported on gpu", "needs two cuda devices"),
+    ),
 )
 
 

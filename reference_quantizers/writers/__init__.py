@@ -6,7 +6,8 @@ tiny llama or opt) quantized under ``config`` and saved, written once and cached
 ``qconform.inputs.tiny_models.cache_dir()``. Keys: "aqlm" and "ref-aqlm" (``writers.aqlm``), "compressed-tensors"
 and "ref-compressed-tensors" (``writers.compressed_tensors``), "auto-round" and "quark" (written by auto-round and
 amd-quark themselves), "gemma" and "metal" (written from the format transformers reads, with transformers' own
-layers or quantizer function: no package writes them offline). Specs name these functions as their
+layers or quantizer function: no package writes them offline), "mxfp4" (the tiny gpt-oss' experts, written in
+the layout transformers' dequantizer reads, ``writers.mxfp4``). Specs name these functions as their
 ``checkpoint_writer``. GPTQ and AWQ checkpoints are written in ``reference_quantizers.calibration``.
 """
 
@@ -27,6 +28,7 @@ WRITERS = {
     "quark": "reference_quantizers.writers.quark",
     "gemma": "reference_quantizers.writers.gemma",
     "metal": "reference_quantizers.writers.metal",
+    "mxfp4": "reference_quantizers.writers.mxfp4",
 }
 
 

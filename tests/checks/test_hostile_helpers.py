@@ -63,12 +63,18 @@ def _keep_input(seen: dict[str, torch.Tensor], name: str):
     return hook
 
 
+def _owner(model: nn.Module, name: str) -> nn.Module:
+    """The module whose input a Linear or an expert weight (``<experts>.gate_up_proj``, fed the hidden states) sees."""
+    experts = tiny_models.expert_weights(model)
+    return model.get_submodule(name.rpartition(".")[0] if name in experts else name)
+
+
 def test_dead_channels_reach_no_linear_fed_by_a_norm_and_the_model_stays_finite_in_float16():
     for arch in tiny_models.ARCHITECTURES:
         model = hostile_model(arch).to(torch.float16)
         seen: dict[str, torch.Tensor] = {}
         names = linear_names(arch)
-        hooks = [model.get_submodule(name).register_forward_hook(_keep_input(seen, name)) for name in names]
+        hooks = [_owner(model, name).register_forward_hook(_keep_input(seen, name)) for name in names]
         with torch.no_grad():
             logits = model(tiny_models.sample_input_ids(arch)).logits
         for hook in hooks:
@@ -77,6 +83,20 @@ def test_dead_channels_reach_no_linear_fed_by_a_norm_and_the_model_stays_finite_
         for name in linear_names(arch):
             if "near_fp16_max" in planted_kinds(arch, name):
                 assert not seen[name][..., list(DEAD_CHANNELS)].any(), name
+
+
+def test_every_expert_of_a_3d_expert_weight_holds_the_planted_rows():
+    model, plain = hostile_model("gpt_oss"), tiny_models.tiny_model("gpt_oss")
+    name = "model.layers.1.mlp.experts.gate_up_proj"  # [experts, in, out]: each expert's rows are its outputs
+    weight, transposed = tiny_models.expert_weights(model)[name]
+    original, _ = tiny_models.expert_weights(plain)[name]
+    kinds = planted_kinds("gpt_oss", name)
+    assert transposed and "near_fp16_max" in kinds
+    for hostile, ordinary in zip(
+        tiny_models.expert_matrices(weight, True), tiny_models.expert_matrices(original, True)
+    ):
+        assert torch.equal(hostile, plant_hostile_rows(ordinary, kinds))
+        assert hostile[ROW["near_fp16_max"], list(DEAD_CHANNELS)].tolist() == [60000.0, -60000.0]
 
 
 def test_hostile_checkpoint_leaves_the_plain_one_alone(tmp_path, monkeypatch):

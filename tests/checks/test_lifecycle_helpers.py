@@ -29,6 +29,28 @@ def test_state_of_tells_replaced_half_done_and_missing():
     assert [lifecycle.state_of(model, n) for n in ("0", "1", "2", "9")] == [FULL, HALF, QUANTIZED, MISSING]
 
 
+class _PackedExperts(nn.Module):
+    """A quantizer's replacement for gpt-oss' experts: packed codes, or (half done) a float weight kept."""
+
+    def __init__(self, dtype: torch.dtype) -> None:
+        super().__init__()
+        self.gate_up_proj = nn.Parameter(torch.zeros(4, 256, 64, dtype=dtype), requires_grad=False)
+
+
+def test_expert_weights_are_candidates_and_read_like_linears():
+    names = lifecycle.linear_names("gpt_oss")
+    assert "model.layers.0.mlp.experts.gate_up_proj" in names and "model.layers.1.mlp.experts.down_proj" in names
+    assert "model.layers.0.self_attn.q_proj" in names and not any(n.endswith("_bias") for n in names)
+    assert set(lifecycle.states(tiny_model("gpt_oss"), "gpt_oss").values()) == {FULL}
+    model = tiny_model("gpt_oss")
+    unit = "model.layers.0.mlp.experts.gate_up_proj"
+    model.model.layers[0].mlp.experts = _PackedExperts(torch.uint8)
+    assert lifecycle.state_of(model, unit) == QUANTIZED
+    model.model.layers[0].mlp.experts = _PackedExperts(torch.float32)
+    assert lifecycle.state_of(model, unit) == HALF
+    assert lifecycle.state_of(model, "model.layers.0.mlp.experts.down_proj") == MISSING
+
+
 def test_skip_list_matching_follows_transformers():
     assert lifecycle.skipped_by("model.layers.0.self_attn.q_proj", ["q_proj"])
     assert lifecycle.skipped_by("model.layers.1.mlp.up_proj", ["model.layers.1"])

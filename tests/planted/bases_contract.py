@@ -50,6 +50,8 @@ class ContractConfig(QuantizationConfigMixin):
             raise ValueError(f"bits must be 4 or 8, got {self.bits!r}")
         if not isinstance(self.group_size, int) or self.group_size <= 0:
             raise ValueError(f"group_size must be a positive int, got {self.group_size!r}")
+        if not isinstance(self.allow_offload, bool):
+            raise TypeError(f"allow_offload must be a bool, got {self.allow_offload!r}")
 
 
 class LoadingConfig(GPTQConfig):
