@@ -60,7 +60,7 @@ def on_the_fly(spec: QuantizerSpec) -> bool:
     """Whether from_pretrained quantizes a full-precision checkpoint for this method (no calibration).
 
     A spec naming a ``checkpoint_writer`` loads through it even where the method can quantize on the fly
-    (GPTQ): that path needs a calibration dataset and a tokenizer from the hub, which qconform never uses."""
+    (GPTQ): that path needs a calibration dataset and a tokenizer, and checks/test_calibration.py exercises it."""
     if spec.inputs.checkpoint_writer is not None:
         return False
     return spec.promises.capabilities.quantizes_on_the_fly and not spec.promises.requires_calibration

@@ -65,3 +65,60 @@ def retarget(checkpoint: Path, quantization_config: dict[str, Any], out: Path) -
     shutil.copytree(checkpoint, out, dirs_exist_ok=True)
     set_quantization_config(out, quantization_config)
     return out
+
+
+def config_object(cls_name: str, config: Any = None) -> Any:
+    """transformers' ``cls_name`` config for ``config``: None gives its defaults, a dict its fields (the
+    ``quant_method`` it writes itself aside), an object is returned as it is."""
+    import transformers
+
+    cls = getattr(transformers, cls_name)
+    if config is None:
+        return cls()
+    if isinstance(config, dict):
+        return cls(**{k: v for k, v in config.items() if k != "quant_method"})
+    return config
+
+
+def set_dtype(checkpoint: Path, dtype: Any) -> None:
+    """Name ``dtype`` in a saved config.json: a model written from float32 weights whose tensors are ``dtype``
+    loads in what config.json names when ``from_pretrained`` gets no dtype."""
+    path = Path(checkpoint) / "config.json"
+    saved = json.loads(path.read_text())
+    saved["dtype"] = str(dtype).removeprefix("torch.")
+    path.write_text(json.dumps(saved, indent=2, sort_keys=True) + "\n")
+
+
+def state_dict_checkpoint(
+    method_key: str,
+    arch: str,
+    fields: dict[str, Any],
+    quantize: Callable[[Any], tuple[dict[str, Any], dict[str, Any]]],
+    *,
+    seed: int,
+    dtype: Any,
+    model_dtype: Any = None,
+    depends_on: dict[str, Any] | None = None,
+) -> Path:
+    """The cached checkpoint of the tiny ``arch`` whose state dict ``quantize(model)`` writes.
+
+    ``quantize`` returns (state dict, quantization_config fields learnt while quantizing, e.g. SpQR's shapes);
+    the saved config holds ``fields`` and those. The model is built in ``model_dtype`` (default: ``dtype``);
+    where the two differ, config.json names ``dtype``, the dtype of the saved tensors.
+    """
+    from qconform.inputs.tiny_models import tiny_model
+    from qconform.support.quiet import quiet
+
+    built_in = dtype if model_dtype is None else model_dtype
+
+    def build(staging: Path) -> None:
+        with quiet():
+            model = tiny_model(arch, seed, built_in)
+            state, learnt = quantize(model)
+            model.save_pretrained(staging, state_dict=state)
+        set_quantization_config(staging, {**fields, **learnt})
+        if built_in != dtype:
+            set_dtype(staging, dtype)
+
+    key = {"method": method_key, "arch": arch, "seed": seed, "dtype": str(dtype), "model_dtype": str(built_in)}
+    return cached_checkpoint(f"{method_key}-{arch}", {**key, "config": fields, **(depends_on or {})}, build)

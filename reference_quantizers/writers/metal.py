@@ -17,19 +17,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from qconform.support.quiet import quiet
-from reference_quantizers.writers.cache import cached_checkpoint, package_versions, set_quantization_config
+from reference_quantizers.writers.cache import config_object, package_versions, state_dict_checkpoint
 
 
 def metal_config(config: Any = None) -> Any:
     """A ``MetalConfig`` for ``config`` (None: its defaults; a dict: its fields)."""
-    from transformers.utils.quantization_config import MetalConfig
-
-    if config is None:
-        return MetalConfig()
-    if isinstance(config, dict):
-        return MetalConfig(**{k: v for k, v in config.items() if k != "quant_method"})
-    return config
+    return config_object("MetalConfig", config)
 
 
 def quantized_state_dict(model: nn.Module, config: Any) -> dict[str, torch.Tensor]:
@@ -65,20 +58,12 @@ def prequantized_checkpoint(
     loaded = metal_config(config)
     fields = {**loaded.to_dict(), "dequantize": False}  # a loading attribute, not part of the checkpoint
 
-    def build(staging: Path) -> None:
-        from qconform.inputs.tiny_models import tiny_model
-
-        with quiet():
-            model = tiny_model(arch, seed, dtype)
-            model.save_pretrained(staging, state_dict=quantized_state_dict(model, loaded))
-        set_quantization_config(staging, fields)
-
-    depends_on = {
-        "method": method_key,
-        "arch": arch,
-        "seed": seed,
-        "dtype": str(dtype),
-        "config": fields,
-        "versions": package_versions(),
-    }
-    return cached_checkpoint(f"{method_key}-{arch}", depends_on, build)
+    return state_dict_checkpoint(
+        method_key,
+        arch,
+        fields,
+        lambda model: (quantized_state_dict(model, loaded), {}),
+        seed=seed,
+        dtype=dtype,
+        depends_on={"versions": package_versions()},
+    )

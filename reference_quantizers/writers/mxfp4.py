@@ -27,8 +27,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from qconform.support.quiet import quiet
-from reference_quantizers.writers.cache import cached_checkpoint, package_versions, set_quantization_config
+from reference_quantizers.writers.cache import config_object, package_versions, state_dict_checkpoint
 
 BLOCK = 32  # elements per shared scale (OCP MX)
 E8M0_BIAS = 127
@@ -38,13 +37,7 @@ E2M1_MAX = E2M1_VALUES[-1]
 
 def mxfp4_config(config: Any = None) -> Any:
     """An ``Mxfp4Config`` for ``config`` (None: its defaults; a dict: its fields)."""
-    from transformers.utils.quantization_config import Mxfp4Config
-
-    if config is None:
-        return Mxfp4Config()
-    if isinstance(config, dict):
-        return Mxfp4Config(**{k: v for k, v in config.items() if k != "quant_method"})
-    return config
+    return config_object("Mxfp4Config", config)
 
 
 def block_exponents(blocks: torch.Tensor) -> torch.Tensor:
@@ -145,21 +138,15 @@ def prequantized_checkpoint(
     fields = loaded.to_dict()  # quant_method and modules_to_not_convert: dequantize is a loading attribute
     fields["quant_method"] = str(getattr(fields["quant_method"], "value", fields["quant_method"]))
 
-    def build(staging: Path) -> None:
-        from qconform.inputs.tiny_models import tiny_model
-
-        with quiet():
-            model = tiny_model(arch, seed, dtype)
-            model.save_pretrained(staging, state_dict=quantized_state_dict(model, loaded))
-        set_quantization_config(staging, fields)
-
-    depends_on = {
-        "method": method_key,
-        "arch": arch,
-        "seed": seed,
-        "dtype": str(dtype),
-        "config": fields,
-        "layout": "blocks [E, out, in/32, 16] low nibble first; scales e8m0 +127; ROUND_UP scale, ties to even",
-        "versions": package_versions(),
-    }
-    return cached_checkpoint(f"{method_key}-{arch}", depends_on, build)
+    return state_dict_checkpoint(
+        method_key,
+        arch,
+        fields,
+        lambda model: (quantized_state_dict(model, loaded), {}),
+        seed=seed,
+        dtype=dtype,
+        depends_on={
+            "layout": "blocks [E, out, in/32, 16] low nibble first; scales e8m0 +127; ROUND_UP scale, ties to even",
+            "versions": package_versions(),
+        },
+    )

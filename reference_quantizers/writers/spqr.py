@@ -25,7 +25,6 @@ placeholders. The checkpoint is float16: SpQR loads in float16 only (``SpQRHfQua
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,8 +32,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from qconform.support.quiet import quiet
-from reference_quantizers.writers.cache import cached_checkpoint, package_versions, set_quantization_config
+from reference_quantizers.writers.cache import config_object, package_versions, state_dict_checkpoint
 
 #: bump when what this writer writes changes (the cache key)
 FORMAT_VERSION = 1
@@ -193,13 +191,7 @@ def _or(values: torch.Tensor) -> torch.Tensor:
 def spqr_config(config: Any = None) -> Any:
     """A ``SpQRConfig`` for ``config`` (None: its defaults; a dict: its fields); its ``shapes`` are filled by
     the writer."""
-    from transformers import SpQRConfig
-
-    if config is None:
-        return SpQRConfig()
-    if isinstance(config, dict):
-        return SpQRConfig(**{k: v for k, v in config.items() if k != "quant_method"})
-    return config
+    return config_object("SpQRConfig", config)
 
 
 def converted_linears(model: nn.Module, config: Any) -> list[str]:
@@ -227,15 +219,6 @@ def quantized_state_dict(
     return state, shapes
 
 
-def set_dtype(checkpoint: Path, dtype: torch.dtype) -> None:
-    """Name ``dtype`` in a saved config.json: the model was written from float32 weights, its tensors are
-    ``dtype``, and ``from_pretrained`` without a dtype loads what config.json names."""
-    path = Path(checkpoint) / "config.json"
-    saved = json.loads(path.read_text())
-    saved["dtype"] = str(dtype).removeprefix("torch.")
-    path.write_text(json.dumps(saved, indent=2, sort_keys=True) + "\n")
-
-
 def prequantized_checkpoint(
     method_key: str = "spqr",
     arch: str = "llama",
@@ -250,24 +233,21 @@ def prequantized_checkpoint(
     loaded = spqr_config(config)
     fields = {k: v for k, v in loaded.to_dict().items() if k != "shapes"}  # shapes come from the tensors
 
-    def build(staging: Path) -> None:
-        from qconform.inputs.tiny_models import tiny_model
+    def quantize(model: nn.Module) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        state, shapes = quantized_state_dict(model, converted_linears(model, loaded), dtype)
+        return state, {"shapes": shapes}
 
-        with quiet():
-            model = tiny_model(arch, seed)
-            state, shapes = quantized_state_dict(model, converted_linears(model, loaded), dtype)
-            model.save_pretrained(staging, state_dict=state)
-        set_quantization_config(staging, {**fields, "shapes": shapes})
-        set_dtype(staging, dtype)
-
-    depends_on = {
-        "format": FORMAT_VERSION,
-        "method": method_key,
-        "arch": arch,
-        "seed": seed,
-        "dtype": str(dtype),
-        "config": fields,
-        "outliers": OUTLIER_FRACTION,
-        "versions": package_versions("spqr_quant"),
-    }
-    return cached_checkpoint(f"{method_key}-{arch}", depends_on, build)
+    return state_dict_checkpoint(
+        method_key,
+        arch,
+        fields,
+        quantize,
+        seed=seed,
+        dtype=dtype,
+        model_dtype=torch.float32,
+        depends_on={
+            "format": FORMAT_VERSION,
+            "outliers": OUTLIER_FRACTION,
+            "versions": package_versions("spqr_quant"),
+        },
+    )

@@ -31,9 +31,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from qconform.support.quiet import quiet
-from reference_quantizers.writers.cache import cached_checkpoint, package_versions, set_quantization_config
-from reference_quantizers.writers.spqr import set_dtype
+from reference_quantizers.writers.cache import config_object, package_versions, state_dict_checkpoint
 
 #: bump when what this writer writes changes (the cache key)
 FORMAT_VERSION = 1
@@ -144,13 +142,7 @@ def decode(tensors: dict[str, torch.Tensor], layer: dict) -> torch.Tensor:
 
 def vptq_config(config: Any = None) -> Any:
     """A ``VptqConfig`` for ``config`` (None: its defaults; a dict: its fields)."""
-    from transformers import VptqConfig
-
-    if config is None:
-        return VptqConfig()
-    if isinstance(config, dict):
-        return VptqConfig(**{k: v for k, v in config.items() if k != "quant_method"})
-    return config
+    return config_object("VptqConfig", config)
 
 
 def converted_linears(model: nn.Module, config: Any) -> list[str]:
@@ -202,24 +194,21 @@ def prequantized_checkpoint(
     loaded = vptq_config(config)
     given = loaded.to_dict()
 
-    def build(staging: Path) -> None:
-        from qconform.inputs.tiny_models import tiny_model
+    def quantize(model: nn.Module) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        state, layers = quantized_state_dict(model, loaded, dtype, seed)
+        return state, {"config_for_layers": layers, "shared_layer_config": {}}
 
-        with quiet():
-            model = tiny_model(arch, seed)
-            state, layers = quantized_state_dict(model, loaded, dtype, seed)
-            model.save_pretrained(staging, state_dict=state)
-        set_quantization_config(staging, {**given, "config_for_layers": layers, "shared_layer_config": {}})
-        set_dtype(staging, dtype)
-
-    depends_on = {
-        "format": FORMAT_VERSION,
-        "method": method_key,
-        "arch": arch,
-        "seed": seed,
-        "dtype": str(dtype),
-        "config": given,
-        "kmeans": [VECTOR_LEN, NUM_CENTROIDS, KMEANS_ITERATIONS],
-        "versions": package_versions("vptq"),
-    }
-    return cached_checkpoint(f"{method_key}-{arch}", depends_on, build)
+    return state_dict_checkpoint(
+        method_key,
+        arch,
+        given,
+        quantize,
+        seed=seed,
+        dtype=dtype,
+        model_dtype=torch.float32,
+        depends_on={
+            "format": FORMAT_VERSION,
+            "kmeans": [VECTOR_LEN, NUM_CENTROIDS, KMEANS_ITERATIONS],
+            "versions": package_versions("vptq"),
+        },
+    )
