@@ -1,4 +1,4 @@
-"""``qconform list | run | report``: the kit from a shell, without writing pytest command lines."""
+"""``qconform list | run | report | matrix | repro``: the kit from a shell, without writing pytest command lines."""
 
 from __future__ import annotations
 
@@ -126,6 +126,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from qconform.releases import command as matrix_command
 
     matrix_command.add_parser(sub)
+    from qconform.repro import command as repro_command
+
+    repro_command.add_parser(sub)
 
     args = parser.parse_args(argv)
     if args.command == "list":
@@ -134,6 +137,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_run(args, passthrough)
     if args.command == "matrix":
         return matrix_command.run(args, passthrough, default_report_path().parent)
+    if args.command == "repro":
+        return repro_command.run(args)
     return report_command.run(args)
 
 

@@ -35,11 +35,23 @@ except ImportError as error:
 transformers.logging.set_verbosity_error()
 transformers.utils.logging.disable_progress_bar()
 CONFIG = LlamaConfig(
-    vocab_size=256, hidden_size=128, intermediate_size=256, num_hidden_layers=1, num_attention_heads=4,
-    num_key_value_heads=2, max_position_embeddings=64, tie_word_embeddings=False,
+    vocab_size=256,
+    hidden_size=128,
+    intermediate_size=256,
+    num_hidden_layers=1,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    max_position_embeddings=64,
+    tie_word_embeddings=False,
 )
-AQLM = {"quant_method": "aqlm", "in_group_size": 8, "out_group_size": 1, "num_codebooks": 1,
-        "nbits_per_codebook": 8, "linear_weights_not_to_quantize": ["model.embed_tokens.weight", "lm_head.weight"]}
+AQLM = {
+    "quant_method": "aqlm",
+    "in_group_size": 8,
+    "out_group_size": 1,
+    "num_codebooks": 1,
+    "nbits_per_codebook": 8,
+    "linear_weights_not_to_quantize": ["model.embed_tokens.weight", "lm_head.weight"],
+}
 
 
 def aqlm_checkpoint(path: str) -> None:
@@ -68,8 +80,10 @@ def main() -> int:
         model, info = AutoModelForCausalLM.from_pretrained(tmp, device_map="cpu", output_loading_info=True)
     head = type(model.lm_head).__name__
     lost = sorted(key for key in [*info["missing_keys"], *info["unexpected_keys"]] if key.startswith("lm_head"))
-    print(f"linear_weights_not_to_quantize={AQLM['linear_weights_not_to_quantize']}: lm_head is a {head}; "
-          f"lm_head keys missing or unexpected: {lost or 'none'}")
+    print(
+        f"linear_weights_not_to_quantize={AQLM['linear_weights_not_to_quantize']}: lm_head is a {head}; "
+        f"lm_head keys missing or unexpected: {lost or 'none'}"
+    )
     return 1 if not isinstance(model.lm_head, torch.nn.Linear) or lost else 0
 
 

@@ -34,8 +34,14 @@ except ImportError as error:
 transformers.logging.set_verbosity_error()
 transformers.utils.logging.disable_progress_bar()
 CONFIG = LlamaConfig(
-    vocab_size=256, hidden_size=128, intermediate_size=256, num_hidden_layers=1, num_attention_heads=4,
-    num_key_value_heads=2, max_position_embeddings=64, tie_word_embeddings=False,
+    vocab_size=256,
+    hidden_size=128,
+    intermediate_size=256,
+    num_hidden_layers=1,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    max_position_embeddings=64,
+    tie_word_embeddings=False,
 )
 BITS, GROUP = 4, 64
 
@@ -49,16 +55,22 @@ def awq_checkpoint(path: str) -> None:
         if name.endswith("proj.weight"):
             out_features, in_features = tensor.shape
             groups = in_features // GROUP
-            tensors[f"{module}.qweight"] = torch.randint(-(2**31), 2**31 - 1, (in_features, out_features // 8),
-                                                         dtype=torch.int32)
+            tensors[f"{module}.qweight"] = torch.randint(
+                -(2**31), 2**31 - 1, (in_features, out_features // 8), dtype=torch.int32
+            )
             tensors[f"{module}.qzeros"] = torch.full((groups, out_features // 8), 0x88888888 - 2**32, dtype=torch.int32)
             tensors[f"{module}.scales"] = (torch.rand(groups, out_features) * 0.01 + 0.001).half()
         else:
             tensors[name] = tensor.contiguous()
     save_file(tensors, f"{path}/model.safetensors", metadata={"format": "pt"})
     config = CONFIG.to_dict()
-    config["quantization_config"] = {"quant_method": "awq", "bits": BITS, "group_size": GROUP, "zero_point": True,
-                                     "version": "gemm"}
+    config["quantization_config"] = {
+        "quant_method": "awq",
+        "bits": BITS,
+        "group_size": GROUP,
+        "zero_point": True,
+        "version": "gemm",
+    }
     config["architectures"] = ["LlamaForCausalLM"]
     with open(f"{path}/config.json", "w") as file:
         json.dump(config, file)

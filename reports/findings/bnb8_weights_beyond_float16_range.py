@@ -29,8 +29,14 @@ except ImportError as error:
 transformers.logging.set_verbosity_error()
 transformers.utils.logging.disable_progress_bar()
 CONFIG = LlamaConfig(
-    vocab_size=256, hidden_size=128, intermediate_size=256, num_hidden_layers=1, num_attention_heads=4,
-    num_key_value_heads=2, max_position_embeddings=64, tie_word_embeddings=False,
+    vocab_size=256,
+    hidden_size=128,
+    intermediate_size=256,
+    num_hidden_layers=1,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    max_position_embeddings=64,
+    tie_word_embeddings=False,
 )
 
 
@@ -52,8 +58,10 @@ def main() -> int:
         logits = quantized(ids).logits
     bad_scales = (~scb.isfinite()).sum().item()
     bad_logits = (~logits.isfinite()).sum().item()
-    print(f"8-bit bfloat16 model, 8 rows of |w| ~ 1e6: {bad_scales}/{scb.numel()} infinite SCB, "
-          f"{bad_logits}/{logits.numel()} non-finite logits (full precision: all finite {reference_finite})")
+    print(
+        f"8-bit bfloat16 model, 8 rows of |w| ~ 1e6: {bad_scales}/{scb.numel()} infinite SCB, "
+        f"{bad_logits}/{logits.numel()} non-finite logits (full precision: all finite {reference_finite})"
+    )
     return 1 if bad_scales else 0
 
 

@@ -33,8 +33,14 @@ except ImportError as error:
 transformers.logging.set_verbosity_error()
 transformers.utils.logging.disable_progress_bar()
 CONFIG = OPTConfig(
-    vocab_size=256, hidden_size=128, ffn_dim=256, num_hidden_layers=1, num_attention_heads=4,
-    max_position_embeddings=64, word_embed_proj_dim=128, tie_word_embeddings=True,
+    vocab_size=256,
+    hidden_size=128,
+    ffn_dim=256,
+    num_hidden_layers=1,
+    num_attention_heads=4,
+    max_position_embeddings=64,
+    word_embed_proj_dim=128,
+    tie_word_embeddings=True,
 )
 
 

@@ -41,8 +41,10 @@ def main() -> int:
     def rel(c: torch.Tensor) -> float:
         return (((c - zero_point.float()) * scale.float() - weight.float()).norm() / weight.float().norm()).item()
 
-    print(f"int8 per channel, bfloat16 (256, 256) on CPU: {differ}/{codes.numel()} codes differ from round(w / scale) "
-          f"(largest by {(codes - exact).abs().max().item():.0f}); error {rel(codes):.4f} against {rel(exact):.4f}")
+    print(
+        f"int8 per channel, bfloat16 (256, 256) on CPU: {differ}/{codes.numel()} codes differ from round(w / scale) "
+        f"(largest by {(codes - exact).abs().max().item():.0f}); error {rel(codes):.4f} against {rel(exact):.4f}"
+    )
     return 1 if differ else 0
 
 

@@ -33,8 +33,14 @@ except ImportError as error:
 transformers.logging.set_verbosity_error()
 transformers.utils.logging.disable_progress_bar()
 CONFIG = LlamaConfig(
-    vocab_size=256, hidden_size=128, intermediate_size=256, num_hidden_layers=1, num_attention_heads=4,
-    num_key_value_heads=2, max_position_embeddings=64, tie_word_embeddings=False,
+    vocab_size=256,
+    hidden_size=128,
+    intermediate_size=256,
+    num_hidden_layers=1,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    max_position_embeddings=64,
+    tie_word_embeddings=False,
 )
 BITS, GROUP = 4, 64
 
@@ -48,8 +54,9 @@ def gptq_checkpoint(path: str) -> None:
         if name.endswith("proj.weight"):
             out_features, in_features = tensor.shape
             groups = in_features // GROUP
-            tensors[f"{module}.qweight"] = torch.randint(-(2**31), 2**31 - 1, (in_features // 8, out_features),
-                                                         dtype=torch.int32)
+            tensors[f"{module}.qweight"] = torch.randint(
+                -(2**31), 2**31 - 1, (in_features // 8, out_features), dtype=torch.int32
+            )
             tensors[f"{module}.qzeros"] = torch.full((groups, out_features // 8), 0x77777777, dtype=torch.int32)
             tensors[f"{module}.scales"] = (torch.rand(groups, out_features) * 0.01 + 0.001).half()
             tensors[f"{module}.g_idx"] = torch.arange(in_features, dtype=torch.int32) // GROUP
@@ -57,8 +64,14 @@ def gptq_checkpoint(path: str) -> None:
             tensors[name] = tensor.contiguous()
     save_file(tensors, f"{path}/model.safetensors", metadata={"format": "pt"})
     config = CONFIG.to_dict()
-    config["quantization_config"] = {"quant_method": "gptq", "bits": BITS, "group_size": GROUP, "desc_act": False,
-                                     "sym": True, "checkpoint_format": "gptq"}
+    config["quantization_config"] = {
+        "quant_method": "gptq",
+        "bits": BITS,
+        "group_size": GROUP,
+        "desc_act": False,
+        "sym": True,
+        "checkpoint_format": "gptq",
+    }
     config["architectures"] = ["LlamaForCausalLM"]
     with open(f"{path}/config.json", "w") as file:
         json.dump(config, file)

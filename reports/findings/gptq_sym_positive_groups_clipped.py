@@ -47,8 +47,10 @@ def main() -> int:
 
     constant = round_trip(positive[:1])[0, 0].item()
     errors = rel(positive), rel(-positive)
-    print(f"4-bit sym: relative error {errors[0]:.3g} for positive groups, {errors[1]:.3g} for the same "
-          f"groups negated (bound {BOUND}); constant 0.5 comes back as {constant:.4g}")
+    print(
+        f"4-bit sym: relative error {errors[0]:.3g} for positive groups, {errors[1]:.3g} for the same "
+        f"groups negated (bound {BOUND}); constant 0.5 comes back as {constant:.4g}"
+    )
     return 1 if max(errors) > BOUND else 0
 
 

@@ -30,8 +30,14 @@ except ImportError as error:
 transformers.logging.set_verbosity_error()
 transformers.utils.logging.disable_progress_bar()
 CONFIG = LlamaConfig(
-    vocab_size=256, hidden_size=128, intermediate_size=256, num_hidden_layers=1, num_attention_heads=4,
-    num_key_value_heads=2, max_position_embeddings=64, tie_word_embeddings=False,
+    vocab_size=256,
+    hidden_size=128,
+    intermediate_size=256,
+    num_hidden_layers=1,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    max_position_embeddings=64,
+    tie_word_embeddings=False,
 )
 
 
@@ -61,8 +67,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         AutoModelForCausalLM.from_config(CONFIG).save_pretrained(tmp)
         results = {"no device_map": attempt(tmp, ids), "device_map='cpu'": attempt(tmp, ids, device_map="cpu")}
-    print("hqq's HQQLinear runs on the CPU; from_pretrained with HqqConfig: "
-          + "; ".join(f"{k}: {v or 'ok'}" for k, v in results.items()))
+    print(
+        "hqq's HQQLinear runs on the CPU; from_pretrained with HqqConfig: "
+        + "; ".join(f"{k}: {v or 'ok'}" for k, v in results.items())
+    )
     return 1 if any(results.values()) else 0
 
 

@@ -44,10 +44,14 @@ def main() -> int:
     base /= base.abs().amax(dim=1, keepdim=True)
     weight = base * torch.tensor([[1e-2], [1e-5], [1e-6]])  # rows whose largest |w| is 1e-2, 1e-5, 1e-6
     errors = {dtype: row_errors(weight.to(dtype)) for dtype in (torch.float16, torch.float32)}
-    print("qint8 per-row relative error for rows of max |w| 1e-2, 1e-5, 1e-6: " + "; ".join(
-        f"{str(dtype).removeprefix('torch.')} " + ", ".join(f"{e:.3g}" for e in errors[dtype].tolist())
-        for dtype in errors
-    ) + f" (bound {BOUND})")
+    print(
+        "qint8 per-row relative error for rows of max |w| 1e-2, 1e-5, 1e-6: "
+        + "; ".join(
+            f"{str(dtype).removeprefix('torch.')} " + ", ".join(f"{e:.3g}" for e in errors[dtype].tolist())
+            for dtype in errors
+        )
+        + f" (bound {BOUND})"
+    )
     return 1 if (errors[torch.float16] > BOUND).any() else 0
 
 

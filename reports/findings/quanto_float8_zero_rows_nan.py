@@ -36,8 +36,10 @@ def main() -> int:
         output = model(torch.randn(4, 128))
     bad_rows = (~dequantized.isfinite()).any(dim=1).sum().item()
     bad_outputs = (~output.isfinite()).sum().item()
-    print(f"qfloat8, Linear(128, 128) with 32 zero rows: {bad_rows}/128 rows dequantize to NaN, "
-          f"{bad_outputs}/{output.numel()} outputs non-finite")
+    print(
+        f"qfloat8, Linear(128, 128) with 32 zero rows: {bad_rows}/128 rows dequantize to NaN, "
+        f"{bad_outputs}/{output.numel()} outputs non-finite"
+    )
     return 1 if bad_rows or bad_outputs else 0
 
 

@@ -46,8 +46,10 @@ def main() -> int:
             depths.append(depth(saved))
             quantization = SinqConfig.from_dict(saved)  # what from_pretrained builds from config.json
     last = quantization.to_dict()
-    print(f"SinqConfig through config.json 3 times: _extra_kwargs nesting depth {depths}; "
-          f"last _extra_kwargs {last.get('_extra_kwargs')}")
+    print(
+        f"SinqConfig through config.json 3 times: _extra_kwargs nesting depth {depths}; "
+        f"last _extra_kwargs {last.get('_extra_kwargs')}"
+    )
     return 1 if last != first else 0
 
 

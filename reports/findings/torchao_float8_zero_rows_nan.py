@@ -40,8 +40,10 @@ def main() -> int:
         output = linear(torch.randn(4, 128, dtype=torch.float16))
     bad_rows = (~dequantized.isfinite()).any(dim=1).sum().item()
     bad_outputs = (~output.isfinite()).sum().item()
-    print(f"Float8WeightOnly, float16 Linear(128, 128) with 32 zero rows: {bad_rows}/128 rows dequantize to "
-          f"NaN, {bad_outputs}/{output.numel()} outputs non-finite")
+    print(
+        f"Float8WeightOnly, float16 Linear(128, 128) with 32 zero rows: {bad_rows}/128 rows dequantize to "
+        f"NaN, {bad_outputs}/{output.numel()} outputs non-finite"
+    )
     return 1 if bad_rows or bad_outputs else 0
 
 

@@ -35,8 +35,10 @@ def main() -> int:
         exact = x.float() @ linear.weight.dequantize().float().t()
         output = linear(x)
     bad = (~output.isfinite()).sum().item()
-    print(f"Int8WeightOnly, float16 Linear(256, 128), x ~ 30 N(0, 1): {bad}/{output.numel()} outputs non-finite; "
-          f"the exact result is at most {exact.abs().max().item():.3g}")
+    print(
+        f"Int8WeightOnly, float16 Linear(256, 128), x ~ 30 N(0, 1): {bad}/{output.numel()} outputs non-finite; "
+        f"the exact result is at most {exact.abs().max().item():.3g}"
+    )
     return 1 if bad else 0
 
 

@@ -32,8 +32,14 @@ except ImportError as error:
 transformers.logging.set_verbosity_error()
 transformers.utils.logging.disable_progress_bar()
 CONFIG = LlamaConfig(
-    vocab_size=256, hidden_size=128, intermediate_size=256, num_hidden_layers=2, num_attention_heads=4,
-    num_key_value_heads=2, max_position_embeddings=64, tie_word_embeddings=False,
+    vocab_size=256,
+    hidden_size=128,
+    intermediate_size=256,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    max_position_embeddings=64,
+    tie_word_embeddings=False,
 )
 
 
@@ -51,8 +57,10 @@ def main() -> int:
     layers = model.model.layers
     wrongly = [f"layers.{i}.mlp.down_proj" for i, layer in enumerate(layers) if quantized(layer.mlp.down_proj)]
     others = sum(quantized(layer.mlp.up_proj) for layer in layers)
-    print(f"modules_to_not_convert=['down_proj']: quantized anyway {wrongly or 'none'}; "
-          f"up_proj quantized in {others}/{len(layers)} layers")
+    print(
+        f"modules_to_not_convert=['down_proj']: quantized anyway {wrongly or 'none'}; "
+        f"up_proj quantized in {others}/{len(layers)} layers"
+    )
     if others != len(layers):
         print("backend unusable: torchao did not quantize the other Linears here")
         return 2
