@@ -50,6 +50,9 @@ class RefBitNetConfig(ReferenceConfig):
             raise ValueError(f"quantization_mode must be 'online' or 'offline', got {self.quantization_mode!r}")
         if self.use_rms_norm:
             raise ValueError("use_rms_norm: the twin reproduces BitLinear without RMSNorm")
+        eps = self.rms_norm_eps
+        if eps is not None and (isinstance(eps, bool) or not isinstance(eps, (int, float)) or eps <= 0):
+            raise ValueError(f"rms_norm_eps must be a positive number or None, got {eps!r}")
 
     @classmethod
     def from_real(cls, config: Any) -> RefBitNetConfig:

@@ -42,7 +42,7 @@ class RefFp8Config(ReferenceConfig):
             raise ValueError(f"weight_block_size must be two positive integers, got {block!r}")
         if self.activation_scheme != "dynamic":
             raise ValueError(f"activation_scheme must be 'dynamic', got {self.activation_scheme!r}")
-        if self.scale_fmt not in SCALE_DTYPES:
+        if not isinstance(self.scale_fmt, str) or self.scale_fmt not in SCALE_DTYPES:
             raise ValueError(f"scale_fmt must be one of {sorted(SCALE_DTYPES)}, got {self.scale_fmt!r}")
 
 

@@ -11,7 +11,13 @@ from __future__ import annotations
 from hypothesis import strategies as st
 
 from qconform.inputs.strategies import skip_lists
-from qconform.specs._common import KERNELS, MERGE_MUTATES_CHECKPOINT_OBJECT, config_builder, unchecked_dequantize_flag
+from qconform.specs._common import (
+    H100_RUN,
+    KERNELS,
+    MERGE_MUTATES_CHECKPOINT_OBJECT,
+    config_builder,
+    unchecked_dequantize_flag,
+)
 from qconform.specs.model import (
     Capabilities,
     Inputs,
@@ -122,7 +128,18 @@ SPECS = (
         oracles=Oracles(
             reference_twin="ref-mxfp4",
         ),
-        known_deviations=(MERGE_MUTATES_CHECKPOINT_OBJECT, unchecked_dequantize_flag("Mxfp4Config", 1812)),
+        known_deviations=(
+            MERGE_MUTATES_CHECKPOINT_OBJECT,
+            unchecked_dequantize_flag("Mxfp4Config", 1812),
+            KnownDeviation(
+                check="test_save_reload_bit_identical",
+                params="cuda",
+                reason="dequantized on CUDA, the experts come out in bfloat16 while config.json keeps the checkpoint's "
+                "float32, so the saved model reloads its experts in float32 and gives other logits",
+                evidence=f"{H100_RUN}: reloaded gpt_oss model gives different logits (largest difference 0.78); every "
+                "expert tensor bfloat16 before, float32 after",
+            ),
+        ),
         notes="what runs here is the dequantize fallback of a real MXFP4 checkpoint, not MXFP4 compute: "
         "reference_quantizers.writers.mxfp4 writes the tiny gpt-oss with its experts as *_blocks (e2m1 codes, two a "
         "byte, low nibble first, blocks of 32 inputs) and *_scales (e8m0, bias 127), and every load passes "

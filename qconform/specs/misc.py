@@ -11,6 +11,7 @@ from qconform.inputs.strategies import skip_lists
 from qconform.specs import across_devices
 from qconform.specs._common import (
     ACCELERATE,
+    H100_RUN,
     KERNELS,
     MERGE_MUTATES_CHECKPOINT_OBJECT,
     config_builder,
@@ -290,6 +291,14 @@ SPECS = (
             ),
         ),
         known_deviations=(
+            KnownDeviation(
+                check="test_hostile_rows_give_finite_outputs",
+                params="cuda-llama-float16",
+                reason="on CUDA in float16, finite hostile rows (values near float16's maximum among them) quantize to "
+                "non-finite effective weights, and every logit is NaN or inf",
+                evidence=f"{H100_RUN}: 4096/4096 logits non-finite where full precision is finite; "
+                "model.layers.1.mlp.up_proj among the Linears with non-finite effective weights",
+            ),
             KnownDeviation(
                 check="test_invalid_config_refused",
                 reason="SinqConfig.post_init converts with int() before validating, so a non-numeric nbits or "

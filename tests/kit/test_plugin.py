@@ -85,6 +85,8 @@ from transformers.utils.quantization_config import QuantizationConfigMixin
 @register_quantization_config("my-method")
 class MyConfig(QuantizationConfigMixin):
     def __init__(self, bits=4, **kwargs):
+        if not isinstance(bits, int) or isinstance(bits, bool):
+            raise TypeError(f"bits must be an int, got {bits!r}")
         self.quant_method = "my-method"
         self.bits = bits
 
