@@ -21,7 +21,7 @@ mkdir -p "$results" "$OUT_DIR_REAL"
 export PYTHONUNBUFFERED=1 OUT="$results"
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site "${WHEELS:-.whl/h100a}"/*.whl \
   || { echo "wheel install failed"; exit 1; }
-python3 -m pip install -q --no-index --no-deps --no-build-isolation --no-cache-dir --target /tmp/site . || exit 1
+python3 -m pip install -q --no-index --no-deps --no-build-isolation --no-cache-dir --upgrade --target /tmp/site . || exit 1  # --upgrade: a warm machine keeps the last call's copy
 export PYTHONPATH=/tmp/site LD_LIBRARY_PATH=$PWD/${WHEELS:-.whl/h100a}:${LD_LIBRARY_PATH:-}
 python3 - <<'PY' | tee "$results/environment.txt"
 import torch, transformers, importlib.metadata as m

@@ -254,7 +254,6 @@ FBGEMM_OPT_FORWARD = tuple(
         "(OPT's LayerNorms and biases stay float32 where the quantizer set bfloat16); the Llama model runs",
         evidence="reports/runs/h100-sm_90-fbgemm.json of 2026-12-06: RuntimeError: expected scalar type Float but "
         "found BFloat16 (torch/nn/functional.py, layer_norm) in every model check on the tiny OPT",
-        raises=(RuntimeError,),
     )
     for check in (
         "test_forward_runs_deterministically",

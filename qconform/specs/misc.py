@@ -293,11 +293,13 @@ SPECS = (
         known_deviations=(
             KnownDeviation(
                 check="test_hostile_rows_give_finite_outputs",
-                params="cuda-llama-float16",
-                reason="on CUDA in float16, finite hostile rows (values near float16's maximum among them) quantize to "
+                params="llama-float16",
+                strict=False,  # the CPU run before this one passed it: not every run shows it
+                reason="in float16, finite hostile rows (values near float16's maximum among them) quantize to "
                 "non-finite effective weights, and every logit is NaN or inf",
-                evidence=f"{H100_RUN}: 4096/4096 logits non-finite where full precision is finite; "
-                "model.layers.1.mlp.up_proj among the Linears with non-finite effective weights",
+                evidence=f"{H100_RUN} and reports/runs/cpu-x86_64.json of the same day: 4096/4096 logits "
+                "non-finite where full precision is finite; model.layers.1.mlp.up_proj non-finite in row 7 "
+                "(near_fp16_max)",
             ),
             KnownDeviation(
                 check="test_invalid_config_refused",
