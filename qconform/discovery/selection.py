@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from types import SimpleNamespace
 
 from qconform.discovery.targets import Target
 
@@ -28,6 +29,18 @@ def split_values(values: Iterable[str]) -> list[str]:
             if part and part not in names:
                 names.append(part)
     return names
+
+
+def selected_by(values: Iterable[str]) -> Callable[[str, str], bool]:
+    """Whether ``--quantizer`` values choose the target of (key, origin): what discovery must probe. An unknown
+    name chooses nothing here; ``select`` reports it once the targets are known."""
+    names = split_values(values)
+    groups = [GROUPS[n] for n in names if n in GROUPS]
+
+    def chosen(key: str, origin: str) -> bool:
+        return key in names or any(group(SimpleNamespace(key=key, origin=origin)) for group in groups)
+
+    return chosen
 
 
 def select(values: Iterable[str], targets: Mapping[str, Target]) -> list[Target]:

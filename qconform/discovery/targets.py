@@ -8,7 +8,7 @@ built-in ones.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -60,8 +60,12 @@ def origin_of(cls: type) -> Origin:
     return "plugin"
 
 
-def discover(plugin_modules: Iterable[str] = ()) -> Discovery:
-    """Import spec modules and plugins (which may register quantizers), then read the dispatch."""
+def discover(plugin_modules: Iterable[str] = (), probed: Callable[[str, str], bool] | None = None) -> Discovery:
+    """Import spec modules and plugins (which may register quantizers), then read the dispatch.
+
+    ``probed(key, origin)`` says which targets are probed (None: all). A probe builds the default config, which
+    can cost seconds (QuarkConfig imports amd-quark, which parses every modeling file of transformers), so a run
+    probes only what it selected; the others keep their declared spec, unset capabilities unset."""
     noise: list[str] = []  # what backends print while imported and probed: kept for the run file
     with captured(noise), warnings.catch_warnings():
         # backends import torch._inductor, whose mkldnn module warns once per process
@@ -69,10 +73,12 @@ def discover(plugin_modules: Iterable[str] = ()) -> Discovery:
             "ignore", message="`torch.jit.script_method` is deprecated", category=DeprecationWarning
         )
         registry: SpecRegistry = load_registry(plugin_modules)
-        return _read_dispatch(registry, noise)
+        return _read_dispatch(registry, noise, probed)
 
 
-def _read_dispatch(registry: SpecRegistry, noise: list[str]) -> Discovery:
+def _read_dispatch(
+    registry: SpecRegistry, noise: list[str], probed: Callable[[str, str], bool] | None = None
+) -> Discovery:
     """One Target per dispatch key, its spec completed by what the quantizer says of itself."""
     from transformers.quantizers.auto import AUTO_QUANTIZATION_CONFIG_MAPPING, AUTO_QUANTIZER_MAPPING
 
@@ -82,9 +88,16 @@ def _read_dispatch(registry: SpecRegistry, noise: list[str]) -> Discovery:
         config_class = AUTO_QUANTIZATION_CONFIG_MAPPING.get(key)
         declared = registry.specs.get(key)
         start = declared or minimal_spec(key)
-        found = probe(quantizer_class, config_class, start.inputs.default_config)
-        spec = completed(start, quantizer_class, config_class or _no_config(key), found)
-        targets[key] = Target(key, quantizer_class, config_class, origin_of(quantizer_class), spec, declared, found)
+        origin = origin_of(quantizer_class)
+        wanted = probed is None or probed(key, origin)
+        found = probe(quantizer_class, config_class, start.inputs.default_config) if wanted else None
+        # not probed: the spec as declared (unset capabilities stay unset), with the config class as default
+        spec = (
+            completed(start, quantizer_class, config_class or _no_config(key), found)
+            if found is not None
+            else start.replace(default_config=start.inputs.default_config or config_class or _no_config(key))
+        )
+        targets[key] = Target(key, quantizer_class, config_class, origin, spec, declared, found)
     orphans = sorted(set(registry.specs) - set(targets))
     return Discovery(targets=targets, broken=dict(registry.broken), orphan_specs=orphans, import_output=noise)
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from qconform.discovery.selection import SelectionError, select
+from qconform.discovery.selection import SelectionError, select, selected_by
 from qconform.discovery.targets import Discovery, Target, discover
 from qconform.report.records import (
     FAILURE,
@@ -66,7 +66,7 @@ class QconformSession:
             profiles.load(profile)
         else:
             profile = config.getoption("hypothesis_profile")
-        found = discover(plugins)
+        found = discover(plugins, selected_by(config.getoption("quantizer")))
         try:
             targets = select(config.getoption("quantizer"), found.targets)
         except SelectionError as exc:

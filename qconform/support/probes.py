@@ -96,7 +96,8 @@ def probe_targets(request: dict[str, Any]) -> dict[str, Any]:
     """Child entry point: ``{"plugins": [...], "probes": [{"id", "key", "paths", "config_dict"}]}`` -> {id: outcome}."""
     from qconform.discovery.targets import discover
 
-    found = discover(request.get("plugins", ()))
+    keys = {item["key"] for item in request["probes"]}
+    found = discover(request.get("plugins", ()), lambda key, origin: key in keys)
     answers = {}
     for item in request["probes"]:
         ident = item.get("id", item["key"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from qconform.discovery.selection import SelectionError, select, split_values
+from qconform.discovery.selection import SelectionError, select, selected_by, split_values
 from qconform.discovery.targets import Target
 from qconform.specs.model import minimal_spec
 
@@ -41,6 +41,22 @@ def test_split_values_accepts_repeats_and_commas_in_order():
 )
 def test_select_groups_and_names(values, expected):
     assert [t.key for t in select(values, TARGETS)] == expected
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        (["all"], sorted(TARGETS)),
+        (["reference"], ["ref-gptq"]),
+        (["transformers", "mine"], ["bitsandbytes_4bit", "bitsandbytes_8bit", "gptq", "mine"]),
+        (["gptq,ref-gptq"], ["gptq", "ref-gptq"]),
+        (["gtpq"], []),  # unknown: chooses nothing to probe; select reports it
+    ],
+)
+def test_selected_by_chooses_what_select_would(values, expected):
+    """What discovery probes before the targets exist, from key and origin alone, is what select then picks."""
+    chosen = selected_by(values)
+    assert sorted(k for k, t in TARGETS.items() if chosen(k, t.origin)) == expected
 
 
 def test_unknown_name_lists_known_names_and_closest_matches():

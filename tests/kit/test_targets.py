@@ -8,6 +8,18 @@ from transformers.quantizers.auto import AUTO_QUANTIZATION_CONFIG_MAPPING, AUTO_
 from qconform.discovery.targets import discover
 
 
+def test_discovery_probes_only_the_selected_targets():
+    """A probe builds the default config (QuarkConfig imports amd-quark, seconds): a run probes what it selected;
+    the others keep the spec as declared, with nothing found out."""
+    found = discover((), lambda key, origin: key == "bitsandbytes_4bit")
+    probed = {key for key, target in found.targets.items() if target.probed is not None}
+    assert probed == {"bitsandbytes_4bit"}
+    assert found.targets["bitsandbytes_4bit"].spec.promises.capabilities.serializable is not None
+    quark = found.targets["quark"]
+    assert quark.spec.promises.capabilities == quark.declared.promises.capabilities
+    assert set(found.targets) == set(discover().targets)
+
+
 def test_one_target_per_dispatch_key():
     found = discover()
     builtin = {k for k, cls in AUTO_QUANTIZER_MAPPING.items() if cls.__module__.startswith("transformers.")}
