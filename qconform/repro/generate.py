@@ -111,7 +111,7 @@ def _values(template: Template, target: Target, record: dict[str, Any]) -> tuple
         lines.append(f"FORM = {record['params'].get('form', 'dict')!r}")
     elif template.needs == INVALID:
         lines.append(f"CONFIG_CLASS = {_config_class(target, None)}")
-        cases = [(c.kwargs, c.field) for c in inputs.invalid_cases(spec)]
+        cases = [(c.kwargs, c.field) for c in inputs.invalid_cases(spec, target.config_class)]
         add("INVALID", write(cases, inputs.allowed_packages(spec)), "(arguments, the field the error must name)")
     elif template.needs == MODEL:
         _model_values(target, record, add, lines, imports)

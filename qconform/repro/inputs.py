@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from qconform.discovery.targets import Target
+from qconform.inputs.inferred import wrong_type_arguments
 from qconform.repro.literals import Source, Unwritable, write
 from qconform.specs.model import InvalidConfig, QuantizerSpec
 
@@ -193,12 +194,15 @@ def distinct_sources(configs: list[Any], spec: QuantizerSpec, count: int) -> lis
     return sources
 
 
-def invalid_cases(spec: QuantizerSpec, count: int = 50) -> list[InvalidConfig]:
-    """Every invalid config the spec declares (a ``sampled_from`` list whole; otherwise distinct draws)."""
+def invalid_cases(spec: QuantizerSpec, config_class: type | None = None, count: int = 50) -> list[InvalidConfig]:
+    """Every invalid config the spec declares (a ``sampled_from`` list whole; otherwise distinct draws), or where
+    it declares none, the wrong-type cases inferred from ``config_class``, as the check draws them."""
     factory = spec.inputs.invalid_configs
     strategy = factory() if factory else None
+    if strategy is None and config_class is not None:
+        strategy = wrong_type_arguments(config_class)
     if strategy is None:
-        raise NotReproducible(f"{spec.method} declares no invalid configs")
+        raise NotReproducible(f"{spec.method} declares no invalid configs and its config has no typed argument")
     elements = getattr(strategy, "elements", None)
     cases = list(elements) if elements is not None else drawn(strategy, count)
     unique: dict[str, InvalidConfig] = {}
