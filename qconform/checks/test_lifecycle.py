@@ -38,7 +38,7 @@ model_examples = settings(
 
 def _needs_on_the_fly(spec) -> None:
     if not lifecycle.on_the_fly(spec):
-        pytest.skip(f"{spec.method} loads calibrated checkpoints: what is quantized is the checkpoint's choice")
+        pytest.skip(f"{spec.method} loads pre-quantized checkpoints here: what is quantized is the checkpoint's choice")
 
 
 def _default_config(spec):

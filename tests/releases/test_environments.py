@@ -56,6 +56,9 @@ def test_build_commands_pin_everything_and_install_the_checkout_editable(uv, tmp
     assert install[-2:] == ["torch==2.13.0+cpu", "transformers==5.17.0"]
     assert install[install.index("--find-links") :][:2] == ["--find-links", "/opt/wheels"]
     assert "--no-deps" in last and last[-3:] == ["autoawq==0.2.9", "-e", "/src/qconform"]
+    # uv writes no bytecode unless asked (pip compiles by default): without it, under PYTHONDONTWRITEBYTECODE every
+    # suite run in the environment parses every module again
+    assert not uv or ("--compile-bytecode" in install and "--compile-bytecode" in last)
 
 
 def test_a_complete_cached_environment_is_reused_and_a_failed_build_leaves_nothing(tmp_path, monkeypatch):
