@@ -10,7 +10,7 @@ from qconform.checks.test_config import names_field
 from qconform.checks.test_environment import names_package
 from qconform.discovery.targets import completed
 from qconform.inputs.strategies import TINY_TOP_MODULES, device_maps, max_memory, places, raw_max_memory
-from qconform.specs.model import Capabilities, KnownDeviation, QuantizerSpec, Requirement
+from qconform.specs.model import Capabilities, KnownDeviation, Promises, QuantizerSpec, Requirement
 from qconform.support.contract import device_exists, footprint_bytes, paths_for
 
 
@@ -87,3 +87,33 @@ def test_every_declared_deviation_names_a_check_that_exists():
         if deviation.check not in checks
     }
     assert not unknown
+
+
+def _refused_in_validation(message: str, error: type[Exception] = ValueError) -> Exception:
+    """An exception raised from a function named like the quantizer hook (what ``unavailable_reason`` looks for)."""
+
+    def validate_environment() -> None:
+        raise error(message)
+
+    try:
+        validate_environment()
+    except Exception as exc:  # the point: keep the traceback
+        return exc
+    raise AssertionError("unreachable")
+
+
+def test_validation_refusal_of_a_probed_method_is_this_machines_lack_only_for_packages_and_network():
+    """Where the spec leaves on-the-fly quantization to be found out, a validate_environment refusal naming a
+    package or the network is a skip reason; a hardware refusal, or the same error raised outside validation, or
+    for a spec that states the capability, stays a failure (None)."""
+    from qconform.support.contract import unavailable_reason
+
+    probed = QuantizerSpec("m", found_out=("quantizes_on_the_fly",))
+    stated = QuantizerSpec("m", promises=Promises(capabilities=Capabilities(quantizes_on_the_fly=True)))
+    package = _refused_in_validation("MXFP4 requires Triton: `pip install triton>=3.5`")
+    assert (unavailable_reason(probed, package) or "").startswith("not installed here")
+    network = _refused_in_validation("could not reach huggingface.co", ConnectionError)
+    assert (unavailable_reason(probed, network) or "").startswith("needs the network")
+    assert unavailable_reason(probed, _refused_in_validation("NVFP4 requires Blackwell (sm100+)")) is None
+    assert unavailable_reason(stated, package) is None
+    assert unavailable_reason(probed, ValueError("MXFP4 requires Triton: `pip install triton>=3.5`")) is None
