@@ -42,6 +42,9 @@ def unavailable_reason(spec: QuantizerSpec, exc: BaseException) -> str | None:
         return outcomes.reason(NOT_INSTALLED, "; ".join(missing))
     if spec.promises.capabilities.needs_accelerator and not accelerator_here(spec):
         return f"{spec.method} needs an accelerator ({', '.join(spec.inputs.devices)}) and this machine has none: {exc}"
+    if trial.classify(exc, spec).startswith(trial.NEEDS_NETWORK):
+        # qconform runs offline: a quantizer that fetches code from the hub (a kernel repository) cannot run here
+        return trial.classify(exc, spec)
     if trial.needs_trial(spec) and _raised_in_validation(exc):
         # as trial.validate does for loads: where the spec leaves on-the-fly quantization to be found out, a
         # validate_environment refusal for a package or the network (MXFP4 on the fly: triton and a hub kernel,

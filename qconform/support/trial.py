@@ -29,7 +29,9 @@ TRIED = ("quantizes_on_the_fly", "needs_accelerator")  # what only a load shows
 _NETWORK_TYPES = ("OfflineModeIsEnabled", "LocalEntryNotFoundError", "ConnectionError", "ConnectTimeout", "URLError")
 _NETWORK_WORDS = re.compile(
     r"offline mode|hf_hub_offline|internet connection|couldn't connect|could not connect|connection (error|refused)"
-    r"|name resolution|network is unreachable|max retries exceeded",
+    r"|name resolution|network is unreachable|max retries exceeded"
+    # kernels (>= 0.19) asks the hub whether a kernel repository's publisher is trusted before fetching it
+    r"|could not verify publisher trust",
     re.I,
 )
 _INSTALL_WORDS = re.compile(r"pip install|is not installed|please install|requires? (the )?\S+ (library|package)", re.I)

@@ -104,8 +104,8 @@ def _refused_in_validation(message: str, error: type[Exception] = ValueError) ->
 
 def test_validation_refusal_of_a_probed_method_is_this_machines_lack_only_for_packages_and_network():
     """Where the spec leaves on-the-fly quantization to be found out, a validate_environment refusal naming a
-    package or the network is a skip reason; a hardware refusal, or the same error raised outside validation, or
-    for a spec that states the capability, stays a failure (None)."""
+    package or the network is a skip reason; a hardware refusal, or a package error raised outside validation, or
+    for a spec that states the capability, stays a failure (None). Needing the network skips anywhere."""
     from qconform.support.contract import unavailable_reason
 
     probed = QuantizerSpec("m", found_out=("quantizes_on_the_fly",))
@@ -117,3 +117,7 @@ def test_validation_refusal_of_a_probed_method_is_this_machines_lack_only_for_pa
     assert unavailable_reason(probed, _refused_in_validation("NVFP4 requires Blackwell (sm100+)")) is None
     assert unavailable_reason(stated, package) is None
     assert unavailable_reason(probed, ValueError("MXFP4 requires Triton: `pip install triton>=3.5`")) is None
+    # offline anywhere, for any spec: kernels could not ask the hub about a kernel repository (seen on a fresh
+    # setup, where triton lets MXFP4's on-the-fly path reach the hub kernel in preprocess_model)
+    trust = ValueError("Kernel repository 'kernels-community/x' could not verify publisher trust status.")
+    assert (unavailable_reason(stated, trust) or "").startswith("needs the network")
