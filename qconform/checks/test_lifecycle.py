@@ -169,7 +169,7 @@ def test_postprocess_marks_model(target, device):
     """The loaded model says it is quantized, by which method, with which config."""
     config = _default_config(target.spec)
     model = lifecycle.load(target.spec, config, device, lifecycle.first_arch(target.spec))
-    if lifecycle.loads_dequantized(target.spec, device):
+    if target.spec.loads_dequantized(device):
         # the fallback hands back a plain model: a half-marked one would send later calls to a missing quantizer
         left = {
             "model.is_quantized": getattr(model, "is_quantized", False),
@@ -214,7 +214,7 @@ def test_forward_runs_deterministically(target, device, arch):
 @pytest.mark.qconform_backend
 def test_is_serializable_agrees_with_spec(target, device):
     """The quantizer's ``is_serializable()`` says what the spec declares."""
-    if lifecycle.loads_dequantized(target.spec, device):
+    if target.spec.loads_dequantized(device):
         pytest.skip(
             outcomes.reason(NOT_APPLICABLE, f"{target.key} loads dequantized on {device}: no quantizer on the model")
         )

@@ -79,7 +79,7 @@ def dequantizes_on(target: Target, kind: str) -> bool:
     return (
         spec.promises.prequantized_fallback == "dequantize"
         and spec.inputs.checkpoint_writer is not None
-        and spec.inputs.loading_overrides.get(kind, {}).get("dequantize") is True
+        and spec.loads_dequantized(kind)
     )
 
 

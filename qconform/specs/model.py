@@ -346,6 +346,11 @@ class QuantizerSpec:
     # trial shows otherwise (a load refused), the checks skip with the refusal instead of failing
     found_out: tuple[str, ...] = ()
 
+    def loads_dequantized(self, device: str) -> bool:
+        """Whether checkpoints load with ``dequantize=True`` on this device (a loading override for its kind):
+        transformers' fallback reads the format and hands back a plain model."""
+        return self.inputs.loading_overrides.get(str(device).split(":")[0], {}).get("dequantize") is True
+
     def missing_requirements(self) -> list[str]:
         """Reasons for each unmet requirement, empty when the method can run here."""
         return [reason for req in self.requirements if (reason := req.missing_reason()) is not None]

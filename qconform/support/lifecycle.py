@@ -99,12 +99,6 @@ def quantization_kwargs(spec: QuantizerSpec, config: Any, device: str, pre_quant
     return {"quantization_config": loading}
 
 
-def loads_dequantized(spec: QuantizerSpec, device: str) -> bool:
-    """Whether the spec asks, on this device kind, for the dequantize fallback (``dequantize=True`` among its
-    loading overrides): the checkpoint is read and dequantized, and the model that comes back is a plain one."""
-    return spec.inputs.loading_overrides.get(str(device).split(":")[0], {}).get("dequantize") is True
-
-
 def file_kwargs(path: Path) -> dict[str, Any]:
     """What ``from_pretrained`` needs to find the weights of a directory besides its path: the name of its one
     ``*.gguf`` file as ``gguf_file`` (a GGUF checkpoint loads only so: quantizers/auto.py get_hf_quantizer), else
