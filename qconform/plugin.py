@@ -57,11 +57,12 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "qconform_backend: the check needs the method's packages installed")
     if not config.getoption("quantizer"):
         return
+    from qconform.session import process
+
+    owned, printed = process.before_imports(config)
     from qconform.session.hooks import QconformSession
 
     session = QconformSession.from_config(config)
+    session.discovery.import_output[:0] = printed  # kept in the run file, as discovery's own
     config.pluginmanager.register(session, "qconform-session")
-    if hasattr(config, "workerinput"):  # an xdist worker: its share of the cores
-        from qconform.session.threads import share_cpus
-
-        share_cpus(int(config.workerinput.get("workercount", 1)))
+    process.after_discovery(config, owned)

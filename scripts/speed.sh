@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Start-up cost as ratios measured in one run (issue 15 and 16's speed lines): the import floor
 # (`python -c "import torch, transformers.quantizers.auto"`), one method's suite and the bare example quantizer,
-# each -n 2, quick profile, from an empty directory. Prints one line per step and the ratios to the floor.
+# each -n 2 (and the method once without xdist), quick profile, from an empty directory. Prints one line per step and the ratios to the floor.
 #   scripts/speed.sh [METHOD]        METHOD defaults to bitsandbytes_4bit
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -17,9 +17,12 @@ seconds() { local t0; t0=$(date +%s.%N); "$@" > "$work/last.log" 2>&1 || { tail 
 floor=$(seconds "$python" -c "import torch, transformers.quantizers.auto")
 one=$(seconds "$python" -m pytest -p no:cacheprovider -q --quantizer="$method" -n 2 --qconform-profile=quick)
 one_summary=$(grep -E "passed|failed" "$work/last.log" | tail -1)
+alone=$(seconds "$python" -m pytest -p no:cacheprovider -q --quantizer="$method" --qconform-profile=quick)
+alone_summary=$(grep -E "passed|failed" "$work/last.log" | tail -1)
 bare=$(PYTHONPATH="$work/bare" seconds "$python" -m pytest -p no:cacheprovider -q --quantizer=example-int8 \
   --qconform-plugin=example_int8 -n 2 --qconform-profile=quick)
 bare_summary=$(grep -E "passed|failed" "$work/last.log" | tail -1)
 printf 'import floor          %6.1f s\n' "$floor"
 printf '%-21s %6.1f s  %4.1fx the floor  (%s)\n' "$method" "$one" "$(echo "$one / $floor" | bc -l)" "$one_summary"
+printf '%-21s %6.1f s  %4.1fx the floor  (%s)\n' "$method, no -n" "$alone" "$(echo "$alone / $floor" | bc -l)" "$alone_summary"
 printf 'bare example-int8     %6.1f s  %4.1fx the floor  (%s)\n' "$bare" "$(echo "$bare / $floor" | bc -l)" "$bare_summary"

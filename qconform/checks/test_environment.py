@@ -23,11 +23,17 @@ from qconform.inputs.strategies import device_maps, places
 from qconform.specs.model import Requirement
 from qconform.support import outcomes
 from qconform.support.assertions import expect, fail
-from qconform.support.compare import json_round_trip
 from qconform.support.contract import default_config, paths_for, quantizer
-from qconform.support.environment import normalise_distribution
+from qconform.support.hiding import normalise_distribution
 from qconform.support.outcomes import NOT_APPLICABLE, NOT_INSTALLED
-from qconform.support.probes import hidden_probes, needs_subprocess, probe_here
+from qconform.support.probes import (
+    hidden_probes,
+    missing_package_call,
+    needs_subprocess,
+    probe_here,
+    probe_item,
+    saved_config,
+)
 
 ACCELERATOR_WORDS = re.compile(r"\b(gpu|cuda|xpu|mps|npu|hpu|accelerator|apple silicon|compute capability|sm\d+)", re.I)
 
@@ -46,43 +52,15 @@ def names_package(message: str, req: Requirement) -> bool:
     return any(name in text or name.replace("-", "_") in message.lower() for name in _names(req))
 
 
-def _saved_config(target: Target) -> dict[str, Any] | None:
-    """The target's default config as config.json holds it, or None where it cannot be built here."""
-    try:
-        return json_round_trip(target.spec.inputs.default_config().to_dict())
-    except Exception:
-        return None
-
-
-def _probe_item(target: Target, paths: list[str], ident: str | None = None) -> dict[str, Any]:
-    item = {"key": target.key, "paths": paths, "config_dict": _saved_config(target)}
-    if ident:
-        item["id"] = ident
-    return item
-
-
 def _probe(
     request: pytest.FixtureRequest, target: Target, hidden: Requirement | None, hide_accelerator: bool
 ) -> dict[str, Any]:
     """What ``get_hf_quantizer`` does for ``target`` with ``hidden`` (and the accelerator) missing."""
-    paths = paths_for(target.spec)
-    modules = [hidden.import_name] if hidden else []
-    if not needs_subprocess(modules, hide_accelerator):
-        return probe_here(target.spec, paths, _saved_config(target))
     session = _session(request)
-    batch = [
-        t
-        for t in session.targets
-        if hidden is None or any(r.import_name == hidden.import_name for r in t.spec.requirements)
-    ]
-    items = [_probe_item(t, paths_for(t.spec)) for t in sorted(batch, key=lambda t: t.key)]
-    answers = hidden_probes(
-        {"plugins": list(session.plugins), "probes": items},
-        modules,
-        [hidden.distribution] if hidden else [],
-        hide_accelerator,
-    )
-    return answers[target.key]
+    call = missing_package_call(hidden, session.targets, session.plugins, hide_accelerator)
+    if call is None:
+        return probe_here(target.spec, paths_for(target.spec), saved_config(target))
+    return call.answer()[target.key]
 
 
 def _describe(outcome: dict[str, Any]) -> str:
@@ -133,11 +111,11 @@ def test_no_accelerator_is_refused_clearly(target, request):
     results = []
     for path in paths_for(spec):
         if not needs_subprocess([], True):
-            outcome = probe_here(spec, [path], _saved_config(target))
+            outcome = probe_here(spec, [path], saved_config(target))
         else:
             session = _session(request)
             items = [
-                _probe_item(t, [p], f"{t.key}@{p}")
+                probe_item(t, [p], f"{t.key}@{p}")
                 for t in sorted(session.targets, key=lambda t: t.key)
                 if t.spec.promises.capabilities.needs_accelerator
                 for p in paths_for(t.spec)

@@ -16,6 +16,31 @@ GROUPS = {
 }
 
 
+def builtin_dispatch_keys() -> frozenset[str]:
+    """transformers' own dispatch keys, read from the source of ``transformers.quantizers.auto`` without importing
+    it (which costs seconds); empty where that source is not a dict literal of string keys."""
+    import ast
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("transformers")
+    if spec is None or not spec.submodule_search_locations:
+        return frozenset()
+    source = Path(next(iter(spec.submodule_search_locations))) / "quantizers" / "auto.py"
+    try:
+        tree = ast.parse(source.read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, ValueError):
+        return frozenset()
+    for node in tree.body:
+        named = isinstance(node, ast.Assign) and any(
+            getattr(t, "id", None) == "AUTO_QUANTIZER_MAPPING" for t in node.targets
+        )
+        if named and isinstance(node.value, ast.Dict):
+            keys = node.value.keys
+            return frozenset(k.value for k in keys if isinstance(k, ast.Constant) and isinstance(k.value, str))
+    return frozenset()
+
+
 class SelectionError(ValueError):
     """A ``--quantizer`` value that names nothing."""
 

@@ -7,7 +7,6 @@ built-in ones.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Literal
@@ -15,7 +14,7 @@ from typing import Literal
 from qconform.discovery.probe import Probe, probe
 from qconform.discovery.registry import SpecRegistry, load_registry
 from qconform.specs.model import CAPABILITY_NAMES, QuantizerSpec, minimal_spec
-from qconform.support.quiet import captured
+from qconform.support.quiet import importing
 
 Origin = Literal["transformers", "reference", "plugin"]
 
@@ -67,11 +66,7 @@ def discover(plugin_modules: Iterable[str] = (), probed: Callable[[str, str], bo
     can cost seconds (QuarkConfig imports amd-quark, which parses every modeling file of transformers), so a run
     probes only what it selected; the others keep their declared spec, unset capabilities unset."""
     noise: list[str] = []  # what backends print while imported and probed: kept for the run file
-    with captured(noise), warnings.catch_warnings():
-        # backends import torch._inductor, whose mkldnn module warns once per process
-        warnings.filterwarnings(
-            "ignore", message="`torch.jit.script_method` is deprecated", category=DeprecationWarning
-        )
+    with importing(noise):
         registry: SpecRegistry = load_registry(plugin_modules)
         return _read_dispatch(registry, noise, probed)
 

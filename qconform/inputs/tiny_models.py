@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -20,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+from qconform.support.cache_home import cache_home
 
 
 def _llama() -> Any:
@@ -98,8 +99,7 @@ def tiny_model(arch: str = "llama", seed: int = 0, dtype: torch.dtype = torch.fl
 
 
 def cache_dir() -> Path:
-    root = os.environ.get("QCONFORM_CACHE") or Path.home() / ".cache" / "qconform"
-    return Path(root)
+    return cache_home()
 
 
 def _checkpoint_key(arch: str, seed: int, dtype: torch.dtype) -> str:

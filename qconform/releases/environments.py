@@ -70,8 +70,9 @@ class EnvSpec:
 
 
 def cache_root() -> Path:
-    root = os.environ.get("QCONFORM_CACHE") or Path.home() / ".cache" / "qconform"
-    return Path(root) / "envs"
+    from qconform.support.cache_home import cache_home
+
+    return cache_home() / "envs"
 
 
 def base_python() -> str:

@@ -14,6 +14,7 @@ from typing import Any
 META = "qconform"
 MEASURED = "qconform.measured"
 FAILURE = "qconform.failure"
+WORKER_FACTS = "qconform.worker"  # an xdist worker's devices and environment, on its first report (session.hooks)
 
 _NOTE_MARKERS = ("\nFalsifying example", "\nFailing test case", "\nFalsifying explicit example")
 _CRASH = re.compile(r"worker '?\w+'? crashed while running|crashed while running")

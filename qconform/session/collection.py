@@ -18,15 +18,18 @@ from qconform.support.outcomes import NOT_APPLICABLE, NOT_INSTALLED, NOT_SUPPORT
 DEVICE_CHOICES = ("cpu", "cuda", "auto")
 
 
-def resolve_devices(values: Iterable[str]) -> list[str]:
-    """``auto`` (the default) means cpu, and cuda where a CUDA device is present."""
+def resolve_devices(values: Iterable[str], look: bool = True) -> list[str]:
+    """``auto`` (the default) means cpu, and cuda where a CUDA device is present (``look=False``: names are
+    checked, ``auto`` is left out; an xdist controller that defers discovery does not import torch)."""
     names: list[str] = []
     for value in values or ["auto"]:
         for part in value.split(","):
             part = part.strip()
             if part not in DEVICE_CHOICES:
                 raise ValueError(f"unknown device {part!r} for --qconform-device; choose from {DEVICE_CHOICES}")
-            if part == "auto":
+            if part == "auto" and not look:
+                expanded = []
+            elif part == "auto":
                 import torch
 
                 expanded = ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]

@@ -16,20 +16,30 @@ from typing import Any
 
 import pytest
 
-from qconform.discovery.selection import SelectionError, select, selected_by
+from qconform.discovery.selection import (
+    GROUPS,
+    SelectionError,
+    builtin_dispatch_keys,
+    select,
+    selected_by,
+    split_values,
+)
 from qconform.discovery.targets import Discovery, Target, discover
 from qconform.report.records import (
     FAILURE,
     META,
+    WORKER_FACTS,
     RecordCollector,
     broken_plugin_record,
     collection_error_record,
+    properties,
     summarize,
 )
 from qconform.session import collection, isolation, profiles
 from qconform.session.failures import counterexample, reproduce_command
 
 CHECKS_DIR = Path(__file__).parent.parent / "checks"
+PREFETCHED_CHECK = "test_missing_package_is_named"  # its hidden-package children start ahead without xdist
 
 
 def _utcnow() -> str:
@@ -53,25 +63,27 @@ class QconformSession:
     timeout: float | None = None
     started: str = field(default_factory=_utcnow)
     t0: float = field(default_factory=time.monotonic)
+    deferred: list[str] | None = None  # an xdist controller that left discovery to its workers: the names asked for
+    worker_facts: dict[str, Any] | None = None  # what a worker found (see ``facts``), from its first report
+    facts_sent: bool = False  # a worker's: its facts went out on its first report
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> QconformSession:
         plugins = [p for value in config.getoption("qconform_plugin") for p in value.split(",") if p]
+        deferred = _keys_for_workers(config, plugins)
         try:
             profile = profiles.choose_profile(config.getoption("qconform_profile"))
-            devices = collection.resolve_devices(config.getoption("qconform_device"))
+            devices = collection.resolve_devices(config.getoption("qconform_device"), look=deferred is None)
         except ValueError as exc:
             raise pytest.UsageError(str(exc)) from None
         if config.getoption("qconform_profile") or not config.getoption("hypothesis_profile", None):
             profiles.load(profile)
         else:
             profile = config.getoption("hypothesis_profile")
-        found = discover(plugins, selected_by(config.getoption("quantizer")))
-        try:
-            targets = select(config.getoption("quantizer"), found.targets)
-        except SelectionError as exc:
-            broken = "".join(f"\nplugin failed to import: {src}: {err}" for src, err in found.broken.items())
-            raise pytest.UsageError(f"{exc}{broken}") from None
+        if deferred is None:
+            found, targets = _discover_and_select(config, plugins)
+        else:
+            found, targets = Discovery(targets={}), []
         report = config.getoption("qconform_report")
         session = cls(
             config=config,
@@ -81,7 +93,8 @@ class QconformSession:
             profile=profile,
             plugins=plugins,
             report_path=Path(report).absolute() if report else None,
-            collector=RecordCollector(keys=found.targets, enrich=isolation.explain),
+            collector=RecordCollector(keys=deferred or found.targets, enrich=isolation.explain),
+            deferred=deferred,
         )
         session.timeout = config.getoption("qconform_timeout") or None
         if not is_worker(config):
@@ -91,6 +104,46 @@ class QconformSession:
 
         config.pluginmanager.register(fixtures, "qconform-fixtures")
         return session
+
+    @property
+    def keys(self) -> list[str]:
+        return [t.key for t in self.targets] if self.deferred is None else list(self.deferred)
+
+    def facts(self) -> dict[str, Any]:
+        """What a worker found that its controller, having deferred discovery, reports from."""
+        from qconform.support.environment import fingerprint
+
+        return {
+            "keys": [t.key for t in self.targets],
+            "devices": self.devices,
+            "environment": fingerprint(self.distributions()),
+            "import_output": self.discovery.import_output,
+            "broken": self.discovery.broken,
+        }
+
+    def distributions(self) -> list[str]:
+        """The selected methods' packages, each recorded in the run's environment (installed or not)."""
+        return [d for t in self.targets for r in t.spec.requirements for d in (r.distribution, *r.alternatives)]
+
+    def environment(self) -> dict[str, Any]:
+        from qconform.support.environment import fingerprint
+
+        return self.worker_facts["environment"] if self.worker_facts else fingerprint(self.distributions())
+
+    def _complete_deferred(self) -> None:
+        """A controller that deferred discovery takes the workers' facts, or discovers now if none finished."""
+        if self.deferred is None:
+            return
+        if self.worker_facts is None:
+            self.discovery, self.targets = _discover_and_select(self.config, self.plugins)
+            self.devices = collection.resolve_devices(self.config.getoption("qconform_device"))
+            self.deferred = None
+            return
+        self.deferred = self.worker_facts["keys"]  # groups ("all") resolved
+        self.collector.keys = tuple(self.deferred)
+        self.devices = self.worker_facts["devices"]
+        self.discovery.import_output = self.worker_facts["import_output"]
+        self.discovery.broken = self.worker_facts["broken"]
 
     def _add_checks_to_args(self) -> None:
         """Collect the built-in checks; without explicit paths, only them (works from any directory)."""
@@ -105,6 +158,11 @@ class QconformSession:
     # --- collection -------------------------------------------------------------------------
 
     def pytest_report_header(self, config: pytest.Config) -> list[str]:
+        if self.deferred is not None:
+            return [
+                f"qconform: {len(self.keys)} quantizer(s): {', '.join(self.keys)} (discovered by the workers)",
+                f"qconform: profile={self.profile}",
+            ]
         lines = [
             f"qconform: {len(self.targets)} quantizer(s): {', '.join(t.key for t in self.targets)}",
             f"qconform: profile={self.profile} devices={','.join(self.devices)}",
@@ -171,6 +229,26 @@ class QconformSession:
                 "reproduce": reproduce_command(target.key, item.name, self.profile, device, self.plugins),
             }
             item.user_properties.append((META, meta))
+        if self._prefetching():  # checks that wait on hidden-package children go last: those start ahead
+            items.sort(key=lambda item: getattr(item, "originalname", None) == PREFETCHED_CHECK)  # stable
+
+    def _prefetching(self) -> bool:
+        return not is_worker(self.config) and not getattr(self.config.option, "numprocesses", None)
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """Without xdist the checks use one core: the hidden-package children start now, on the other."""
+        if not self._prefetching() or self.config.option.collectonly:
+            return
+        from qconform.support.probes import cancel_prefetch, missing_package_calls, prefetch
+
+        calls = []
+        for item in session.items:
+            callspec = getattr(item, "callspec", None)
+            if getattr(item, "originalname", None) == PREFETCHED_CHECK and callspec:
+                target, device = callspec.params["target"], callspec.params["device"]
+                calls += missing_package_calls(target, device, self.targets, self.plugins)
+        if prefetch(calls):
+            self.config.add_cleanup(cancel_prefetch)
 
     # --- running ----------------------------------------------------------------------------
 
@@ -189,21 +267,26 @@ class QconformSession:
         if report.failed and call.excinfo is not None:
             details = {"counterexample": counterexample(call.excinfo.value)}
             report.user_properties = [*report.user_properties, (FAILURE, details)]
+        if is_worker(self.config) and not self.facts_sent:  # on the first report: an interrupted run has them too
+            report.user_properties = [*report.user_properties, (WORKER_FACTS, self.facts())]
+            self.facts_sent = True
         return report
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if not is_worker(self.config):
-            self.collector.add_report(report)
+        if is_worker(self.config):
+            return
+        self.collector.add_report(report)
+        if self.deferred is not None and self.worker_facts is None:
+            self.worker_facts = next(iter(properties(report, WORKER_FACTS)), None)
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed and not is_worker(self.config):
-            self.collector.add_record(
-                collection_error_record(report.nodeid, str(report.longrepr), keys=self.discovery.targets)
-            )
+            self.collector.add_record(collection_error_record(report.nodeid, str(report.longrepr), keys=self.keys))
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if is_worker(self.config):
             return
+        self._complete_deferred()
         self._record_broken_plugins_not_run()
         if self.report_path is None:
             return
@@ -240,7 +323,7 @@ class QconformSession:
             "duration_s": round(time.monotonic() - self.t0, 3),
             "argv": list(sys.argv),
             "profile": self.profile,
-            "quantizers": [t.key for t in self.targets],
+            "quantizers": self.keys,
             "devices": self.devices,
             "workers": workers,
             "plugins": self.plugins,
@@ -248,3 +331,26 @@ class QconformSession:
             "qconform_version": __version__,
             "import_output": self.discovery.import_output,  # what packages printed while discovered
         }
+
+
+def _discover_and_select(config: pytest.Config, plugins: list[str]) -> tuple[Discovery, list[Target]]:
+    found = discover(plugins, selected_by(config.getoption("quantizer")))
+    try:
+        return found, select(config.getoption("quantizer"), found.targets)
+    except SelectionError as exc:
+        broken = "".join(f"\nplugin failed to import: {src}: {err}" for src, err in found.broken.items())
+        raise pytest.UsageError(f"{exc}{broken}") from None
+
+
+def _keys_for_workers(config: pytest.Config, plugins: list[str]) -> list[str] | None:
+    """The names an xdist controller leaves to its workers, or None where it discovers itself.
+
+    Discovery imports torch and transformers (6 s of a 15 s run of one method; 24 s with every method probed);
+    a controller runs no check, so it defers when every value is a group ("all") or one of transformers' own
+    dispatch keys, read from its source. Anything else (twins, plugins) is discovered here, so that a wrong name
+    is a usage error before workers start."""
+    if is_worker(config) or not getattr(config.option, "numprocesses", None) or plugins:
+        return None
+    names = split_values(config.getoption("quantizer"))
+    known = builtin_dispatch_keys() | set(GROUPS)
+    return names if names and all(n in known for n in names) else None

@@ -15,9 +15,9 @@ def use_cache_home() -> None:
     a run starts from: the profiles derandomize, so no example database is kept at all."""
     from hypothesis.configuration import set_hypothesis_home_dir
 
-    from qconform.inputs.tiny_models import cache_dir
+    from qconform.support.cache_home import cache_home
 
-    set_hypothesis_home_dir(str(cache_dir() / "hypothesis"))
+    set_hypothesis_home_dir(str(cache_home() / "hypothesis"))
 
 
 def register_profiles() -> None:

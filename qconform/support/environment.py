@@ -1,4 +1,5 @@
-"""The fingerprint of this machine and its software, and helpers that hide a package or the accelerator."""
+"""The fingerprint of this machine and its software, and calls into a process that hides a package or the
+accelerator (the hiding itself: ``qconform.support.hiding``)."""
 
 from __future__ import annotations
 
@@ -93,70 +94,7 @@ def environment_label(env: dict[str, Any]) -> str:
     return f"cpu {env.get('machine', '?')}"
 
 
-# --- hiding a package or the accelerator, faithfully ---------------------------------------------
-#
-# transformers decides availability with ``importlib.util.find_spec`` and ``importlib.metadata``, and
-# caches the answers (``lru_cache``) once asked. A package is hidden by wrapping every finder on
-# ``sys.meta_path`` so that none of them finds it or its distribution: ``find_spec`` returns None,
-# ``import`` raises ModuleNotFoundError from importlib itself, ``metadata.version`` raises
-# PackageNotFoundError. Install the wrapper before transformers is imported, in a fresh process.
-
-
-def normalise_distribution(name: str) -> str:
-    """PEP 503 normalisation, so that ``optimum-quanto``, ``optimum_quanto`` and ``Optimum.Quanto`` match."""
-    import re
-
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
-class _HidingFinder:
-    """Wraps one meta path finder: it finds neither the hidden modules nor the hidden distributions."""
-
-    def __init__(self, inner: Any, modules: frozenset[str], distributions: frozenset[str]) -> None:
-        self._inner = inner
-        self._modules = modules
-        self._distributions = distributions
-
-    def _hidden(self, fullname: str) -> bool:
-        return any(fullname == m or fullname.startswith(m + ".") for m in self._modules)
-
-    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
-        if self._hidden(fullname):
-            return None
-        find = getattr(self._inner, "find_spec", None)
-        return find(fullname, path, target) if find is not None else None
-
-    def find_distributions(self, context: Any = None) -> Any:
-        find = getattr(self._inner, "find_distributions", None)
-        if find is None:
-            return iter(())
-        found = find(context) if context is not None else find()
-        return (d for d in found if normalise_distribution(d.metadata["Name"] or "") not in self._distributions)
-
-    def invalidate_caches(self) -> None:
-        invalidate = getattr(self._inner, "invalidate_caches", None)
-        if invalidate is not None:
-            invalidate()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-
-def hide_packages(modules: Iterable[str], distributions: Iterable[str] = ()) -> None:
-    """Make this process's import machinery refuse ``modules`` (and submodules) and ``distributions``.
-
-    Call it before anything imports them (or transformers, which caches what it finds). Raises if a
-    hidden module is already imported, since hiding it then would not be faithful.
-    """
-    hidden = frozenset(modules)
-    loaded = sorted(m for m in sys.modules if any(m == h or m.startswith(h + ".") for h in hidden))
-    if loaded:
-        raise RuntimeError(f"cannot hide modules that are already imported: {loaded}")
-    dists = frozenset(normalise_distribution(d) for d in distributions)
-    sys.meta_path[:] = [_HidingFinder(finder, hidden, dists) for finder in sys.meta_path]
-    import importlib
-
-    importlib.invalidate_caches()
+# --- hiding the accelerator; hiding a package is qconform.support.hiding ---------------------------------
 
 
 def without_accelerator_env(env: dict[str, str] | None = None) -> dict[str, str]:
@@ -184,13 +122,19 @@ def run_hidden(
 ) -> Any:
     """Call ``function`` (``module:name``, taking and returning JSON data) in a fresh interpreter.
 
-    That interpreter hides ``modules``/``distributions`` before importing anything else and, with
-    ``hide_accelerator``, sees no accelerator. Its ``sys.path`` is this one's, so plugin modules load
-    the same way. Raises RuntimeError with the child's output when it does not answer.
+    Or in a child forked from a snapshot of this process where that is as faithful
+    (``qconform.support.fork_server``). That interpreter hides ``modules``/``distributions`` before importing
+    anything else and, with ``hide_accelerator``, sees no accelerator. Its ``sys.path`` is this one's, so plugin
+    modules load the same way. Raises RuntimeError with the child's output when it does not answer.
     """
     import json
     import subprocess
 
+    from qconform.support import fork_server
+
+    server = None if hide_accelerator and accelerator_present() else fork_server.server_for(modules, distributions)
+    if server is not None:  # a child of a snapshot that never asked about these names: a second, not six
+        return server.call(function, request, list(modules), list(distributions), timeout)
     payload = {
         "function": function,
         "request": request,
@@ -222,7 +166,7 @@ _ANSWER_MARKER = "QCONFORM-ANSWER:"
 _CHILD = f"""
 import json, sys
 payload = json.loads(sys.stdin.read())
-from qconform.support.environment import hide_packages
+from qconform.support.hiding import hide_packages
 hide_packages(payload["modules"], payload["distributions"])
 from qconform.specs.model import load_object
 answer = load_object(payload["function"])(payload["request"])

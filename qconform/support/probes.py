@@ -17,6 +17,8 @@ import os
 import tempfile
 import traceback
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -131,6 +133,108 @@ def _run_dir() -> Path | None:
 
 
 _MEMO: dict[str, dict[str, Any]] = {}
+_PENDING: dict[str, Future] = {}  # started ahead by ``prefetch``
+
+
+@dataclass(frozen=True)
+class HiddenCall:
+    """One ``probe_targets`` request for a child that hides ``modules``/``distributions`` (and the accelerator)."""
+
+    request: dict[str, Any]
+    modules: tuple[str, ...] = ()
+    distributions: tuple[str, ...] = ()
+    hide_accelerator: bool = False
+
+    @property
+    def digest(self) -> str:
+        blob = json.dumps(
+            [self.request, sorted(self.modules), sorted(self.distributions), self.hide_accelerator], sort_keys=True
+        )
+        return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+    def answer(self) -> dict[str, Any]:
+        return hidden_probes(self.request, self.modules, self.distributions, self.hide_accelerator)
+
+
+def saved_config(target: Any) -> dict[str, Any] | None:
+    """The target's default config as config.json holds it, or None where it cannot be built here."""
+    from qconform.support.compare import json_round_trip
+
+    try:
+        return json_round_trip(target.spec.inputs.default_config().to_dict())
+    except Exception:
+        return None
+
+
+def probe_item(target: Any, paths: list[str], ident: str | None = None) -> dict[str, Any]:
+    item = {"key": target.key, "paths": paths, "config_dict": saved_config(target)}
+    if ident:
+        item["id"] = ident
+    return item
+
+
+def missing_package_call(
+    hidden: Any, targets: Sequence[Any], plugins: Sequence[str], hide_accelerator: bool
+) -> HiddenCall | None:
+    """The child that shows every selected target needing ``hidden`` (a Requirement; None: no package hidden)
+    what validation does without it; None where that needs no child (nothing hidden, no accelerator to hide)."""
+    from qconform.support.contract import paths_for
+
+    modules = (hidden.import_name,) if hidden else ()
+    if not needs_subprocess(modules, hide_accelerator):
+        return None
+    needs = [
+        t for t in targets if hidden is None or any(r.import_name == hidden.import_name for r in t.spec.requirements)
+    ]
+    items = [probe_item(t, paths_for(t.spec)) for t in sorted(needs, key=lambda t: t.key)]
+    return HiddenCall(
+        {"plugins": list(plugins), "probes": items},
+        modules,
+        (hidden.distribution,) if hidden else (),
+        hide_accelerator,
+    )
+
+
+def missing_package_calls(target: Any, device: str, targets: Sequence[Any], plugins: Sequence[str]) -> list[HiddenCall]:
+    """The children ``test_missing_package_is_named[target-device]`` will ask: one per installed requirement."""
+    calls = []
+    for req in target.spec.requirements:
+        hidden = req if req.missing_reason() is None else None
+        call = missing_package_call(hidden, targets, plugins, hide_accelerator=device == "cpu")
+        if call is not None:
+            calls.append(call)
+    return calls
+
+
+def prefetch(calls: Sequence[HiddenCall]) -> int:
+    """Start ``calls`` one after another in a background thread (it only waits on children); returns how many.
+
+    For a run without xdist, whose checks use one core: the children run on the other while checks run."""
+    todo = {c.digest: c for c in calls if c.digest not in _MEMO and c.digest not in _PENDING}
+    if not todo:
+        return 0
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qconform-prefetch")
+    for digest, call in todo.items():
+        _PENDING[digest] = pool.submit(_compute, call)
+    pool.shutdown(wait=False)
+    return len(todo)
+
+
+def cancel_prefetch() -> None:
+    """Drop what has not started (the run ends early: -x, an interrupt); a running child is left to finish."""
+    for digest in list(_PENDING):
+        if _PENDING[digest].cancel():
+            del _PENDING[digest]
+
+
+def _compute(call: HiddenCall) -> dict[str, Any]:
+    return run_hidden(
+        "qconform.support.probes:probe_targets",
+        call.request,
+        modules=call.modules,
+        distributions=call.distributions,
+        hide_accelerator=call.hide_accelerator,
+    )
 
 
 def hidden_probes(
@@ -140,19 +244,16 @@ def hidden_probes(
 
     Answers are memoised for the process and, under xdist, in a file shared by the run's workers.
     """
-    blob = json.dumps([request, sorted(modules), sorted(distributions), hide_accelerator], sort_keys=True)
-    digest = hashlib.sha256(blob.encode()).hexdigest()[:20]
+    call = HiddenCall(request, tuple(modules), tuple(distributions), hide_accelerator)
+    digest = call.digest
     if digest in _MEMO:
+        return _MEMO[digest]
+    if digest in _PENDING:
+        _MEMO[digest] = _PENDING.pop(digest).result()
         return _MEMO[digest]
 
     def compute() -> dict[str, Any]:
-        return run_hidden(
-            "qconform.support.probes:probe_targets",
-            request,
-            modules=modules,
-            distributions=distributions,
-            hide_accelerator=hide_accelerator,
-        )
+        return _compute(call)
 
     shared = _run_dir()
     if shared is None:

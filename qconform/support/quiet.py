@@ -49,3 +49,16 @@ def captured(into: list[str]) -> Iterator[None]:
                 os.close(fd)
             sink.seek(0)
             into.extend(line for line in sink.read().decode("utf-8", "replace").splitlines() if line.strip())
+
+
+@contextlib.contextmanager
+def importing(into: list[str]) -> Iterator[None]:
+    """``captured`` for imports of torch, transformers and backends, less one warning known to be noise: backends
+    import torch._inductor, whose mkldnn module warns once per process that torch.jit.script_method is deprecated."""
+    import warnings
+
+    with captured(into), warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message="`torch.jit.script_method` is deprecated", category=DeprecationWarning
+        )
+        yield

@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-from qconform.support.environment import hide_packages, normalise_distribution, run_hidden, without_accelerator_env
+from qconform.support.environment import run_hidden, without_accelerator_env
+from qconform.support.hiding import hide_packages, normalise_distribution
 
 
 def report_hidden(request: dict) -> dict:

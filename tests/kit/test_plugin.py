@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+
+import pytest
 
 
 def test_unknown_method_is_a_usage_error_with_suggestions(run_qconform):
@@ -100,3 +104,40 @@ class MyQuantizer(HfQuantizer):
     def is_trainable(self):
         return False
 """
+
+
+FREEZE_PROBE = """
+import gc, sys
+{before}
+import pytest
+frozen = gc.get_freeze_count()
+pytest.main(["--quantizer=bitsandbytes_8bit", "-p", "no:cacheprovider", "-q", "-k", "test_to_dict_is_json"])
+print("FROZEN", gc.get_freeze_count() - frozen)
+"""
+
+
+@pytest.mark.parametrize(("before", "freezes"), [("", True), ("import torch", False)])
+def test_only_a_process_started_for_the_run_freezes_its_imports(tmp_path, before, freezes):
+    """gc.freeze (qconform.session.process) is for a process of the run's own; a suite that runs pytest in-process
+    after importing torch keeps its garbage collector as it was."""
+    code = FREEZE_PROBE.format(before=before)
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    counts = [int(line.split()[1]) for line in done.stdout.splitlines() if line.startswith("FROZEN ")]
+    assert counts, done.stdout[-2000:] + done.stderr[-2000:]
+    assert (counts[0] > 0) is freezes
+
+
+@pytest.mark.parametrize("workers", [(), ("-n", "2")], ids=["alone", "xdist"])
+def test_what_packages_print_on_import_is_kept_in_the_run_file_not_shown(run_qconform, workers):
+    run = run_qconform(
+        "--quantizer=bitsandbytes_8bit",
+        "--qconform-plugin=tests.kit.noisy_plugin",
+        "-k",
+        "test_to_dict_is_json",
+        *workers,
+    )
+    assert run.returncode == 0, run.output[-3000:]
+    for noise in ("PLANTED IMPORT BANNER", "Failed to load", "_pytree.py"):  # the planted banner, torchao's words
+        assert noise not in run.output, run.output[-3000:]
+    kept = run.report["run"]["import_output"]
+    assert sum("PLANTED IMPORT BANNER" in line for line in kept) == 3, kept

@@ -159,3 +159,19 @@ def test_several_distinct_failures_keep_each_message(tmp_path):
     )
     assert len(messages) == 1
     assert "ValueError: seven is bad" in messages[0] and "AssertionError: three is wrong" in messages[0]
+
+
+def test_a_controller_that_leaves_discovery_to_its_workers_records_what_they_found(run_qconform):
+    """Under xdist a controller asked for built-in keys imports neither torch nor transformers: its run file
+    takes devices and environment from the workers, and equals a run without xdist."""
+    args = ("--quantizer=quark", "-k", "test_to_dict_is_json")
+    parallel = run_qconform(*args, "-n", "2")
+    serial = run_qconform(*args, "-q")
+    assert "quark (discovered by the workers)" in parallel.output, parallel.output[-3000:]
+    p, s = parallel.report, serial.report
+    validate_run(p)
+    assert p["run"]["quantizers"] == s["run"]["quantizers"] == ["quark"]
+    assert p["run"]["devices"] == s["run"]["devices"]
+    assert set(p["environment"]["packages"]) == set(s["environment"]["packages"])
+    assert "amd-quark" in p["environment"]["packages"]  # the method's own package, known only to the workers
+    assert _by_nodeid(parallel) == _by_nodeid(serial)

@@ -71,3 +71,42 @@ def test_unknown_name_lists_known_names_and_closest_matches():
 def test_empty_selection_is_an_error():
     with pytest.raises(SelectionError):
         select([" , "], TARGETS)
+
+
+def test_builtin_dispatch_keys_read_from_source_are_the_dispatch():
+    from transformers.quantizers.auto import AUTO_QUANTIZER_MAPPING
+
+    from qconform.discovery.selection import builtin_dispatch_keys
+
+    own = {key for key, cls in AUTO_QUANTIZER_MAPPING.items() if cls.__module__.startswith("transformers.")}
+    assert builtin_dispatch_keys() == own  # other tests of this process registered more
+
+
+class _Config:
+    def __init__(self, values, workers, worker=False):
+        self.option = type("Option", (), {"numprocesses": workers})()
+        self._values = values
+        if worker:
+            self.workerinput = {}
+
+    def getoption(self, name):
+        assert name == "quantizer"
+        return self._values
+
+
+@pytest.mark.parametrize(
+    ("values", "workers", "plugins", "worker", "expected"),
+    [
+        (["gptq,bitsandbytes_4bit"], 2, [], False, ["gptq", "bitsandbytes_4bit"]),
+        (["gptq"], 0, [], False, None),  # no xdist: this process runs the checks
+        (["gptq"], 2, [], True, None),  # a worker discovers
+        (["gptq"], 2, ["my_plugin"], False, None),  # a plugin may register anything
+        (["all"], 2, [], False, ["all"]),  # a group is never a wrong name: the workers resolve it
+        (["ref-gptq"], 2, [], False, None),  # twins enter through entry points
+        (["bitsandbytes_4bits"], 2, [], False, None),  # a wrong name is a usage error from the controller
+    ],
+)
+def test_a_controller_defers_discovery_only_for_builtin_keys_and_groups(values, workers, plugins, worker, expected):
+    from qconform.session.hooks import _keys_for_workers
+
+    assert _keys_for_workers(_Config(values, workers, worker), plugins) == expected
