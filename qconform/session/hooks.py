@@ -7,6 +7,7 @@ records through pytest's own report serialisation; only the controller writes th
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ from qconform.session import collection, isolation, profiles
 from qconform.session.failures import counterexample, reproduce_command
 
 CHECKS_DIR = Path(__file__).parent.parent / "checks"
+KNOWN_DEVIATION = pytest.StashKey[bool]()  # the check's variant fails by declaration: no shrinking (profiles)
 PREFETCHED_CHECK = "test_missing_package_is_named"  # its hidden-package children start ahead without xdist
 
 
@@ -218,6 +220,7 @@ class QconformSession:
             device = callspec.params.get("device")
             for mark in collection.deviation_marks(target, check, callspec.id):
                 item.add_marker(mark)
+                item.stash[KNOWN_DEVIATION] = True
             params = {k: str(v) for k, v in callspec.params.items() if k not in ("target", "device")}
             meta = {
                 "target": target.key,
@@ -255,7 +258,10 @@ class QconformSession:
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> Any:
         worker = is_worker(self.config)
-        with isolation.time_limit(item.nodeid, self.timeout, hard=worker):
+        shrinking = contextlib.nullcontext()
+        if item.stash.get(KNOWN_DEVIATION, False):
+            shrinking = profiles.without_shrinking(getattr(item, "obj", None))
+        with isolation.time_limit(item.nodeid, self.timeout, hard=worker), shrinking:
             if not worker:
                 return (yield)
             with isolation.fatal_signals_logged(item.nodeid):

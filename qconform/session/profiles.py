@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
+from typing import Any
 
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 
 PROFILES = ("quick", "ci", "thorough")
 _SUPPRESSED = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture]
@@ -44,3 +47,22 @@ def load(profile: str) -> None:
     use_cache_home()
     register_profiles()
     settings.load_profile(f"qconform-{profile}")
+
+
+@contextlib.contextmanager
+def without_shrinking(test: Any) -> Iterator[None]:
+    """Run a hypothesis ``test`` without its shrink (and explain) phase, for checks of a known deviation.
+
+    A declared deviation is expected to fail, and its declaration holds the explanation and the evidence:
+    shrinking its failure to the smallest example cost 92 of the 212 check-seconds of a whole CPU run. The record
+    keeps the first failing example instead. A test that is not a hypothesis test runs as it is."""
+    inner = getattr(test, "_hypothesis_internal_use_settings", None)
+    if inner is None:
+        yield
+        return
+    phases = tuple(p for p in inner.phases if p not in (Phase.shrink, Phase.explain))
+    test._hypothesis_internal_use_settings = settings(inner, phases=phases)
+    try:
+        yield
+    finally:
+        test._hypothesis_internal_use_settings = inner
