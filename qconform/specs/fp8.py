@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from qconform.inputs.strategies import optional, skip_lists
 from qconform.specs._common import ACCELERATE, MERGE_MUTATES_CHECKPOINT_OBJECT, TWO_GPU_RUN
 from qconform.specs.model import (
+    MODEL_LOADING_CHECKS,
     Capabilities,
     Inputs,
     InvalidConfig,
@@ -147,12 +148,19 @@ AUTO_ROUND_REPLACES_FP8_LINEAR = tuple(
         evidence="auto-round 0.16.1 auto_round/modeling/fp8_quant.py:162-180 (apply_fp8_expert_replacement_patch at "
         "import, when torch.cuda.is_available()); reports/runs/h100-sm_90.json of 2026-12-06: TypeError: "
         "FP8Linear.__init__() got an unexpected keyword argument 'dtype' (raised in auto_round/modeling/"
-        "fp8_quant.py:74)",
+        "fp8_quant.py:74); reports/runs/h200-sm_90.json of 2026-12-06: the same in test_is_serializable_agrees_"
+        "with_spec (fp8, mxfp8) and test_output_embedding_stays_full_precision (fp8): any check that builds an FP8 "
+        "model in a worker that ran an auto-round check first",
         when=("auto-round", ">=0.16"),
         raises=(TypeError,),
         strict=False,  # only where an earlier check in that xdist worker imported auto_round
+        params=params,
     )
-    for check in ("test_param_element_size", "test_auto_device_map_within_budgets")
+    for check, params in (
+        ("test_param_element_size", None),  # its id names no device
+        ("test_auto_device_map_within_budgets", None),
+        *((check, "cuda") for check in MODEL_LOADING_CHECKS),  # the patch applies where CUDA is available
+    )
 )
 FORWARD_NEEDS_KERNELS = (
     *(

@@ -336,6 +336,18 @@ SPECS = (
                 "and :166-176 (x.to(torch.bfloat16)); measured relative gap 0.0027 in float32 (bound 1e-05)",
             ),
             KnownDeviation(
+                check="test_linear_forward_matches_dequantized_matmul",
+                params="cuda",
+                reason="on CUDA a float32 model's AWQ forward is half-precision-close, not float32-close, to the "
+                "matmul with its own dequantized weight: the gap sits under float16's rounding step (4.9e-4) and "
+                "far above float32's, so the CUDA kernel gptqmodel selects computes in half precision (which kernel "
+                "was selected is not recorded)",
+                evidence="reports/runs/h200-sm_90.json of 2026-12-06 (gptqmodel 7.6.0, transformers 5.17, H200): "
+                "model.layers.0.mlp.down_proj, float32, relative gap 2.5e-4 to 3.4e-4 over normal and "
+                "outlier-channel inputs at three scales (bound 1e-05)",
+                strict=False,  # the check draws the dtype: float16 draws agree
+            ),
+            KnownDeviation(
                 check="test_invalid_config_refused",
                 reason="AwqConfig.post_init replaces GPTQConfig.post_init without calling it, so bits and "
                 "group_size are never validated (AwqConfig(bits=5) and group_size=0 are accepted)",
