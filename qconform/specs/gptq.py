@@ -105,7 +105,10 @@ _AWQ_TRITON_EVIDENCE = (
     "2540/4096 (opt) logits, by up to 1.6e-4 and 2.3e-4; after save and reload 2037/4096 (llama)"
 )
 AWQ_TRITON_NOT_DETERMINISTIC = (
-    KnownDeviation("test_forward_runs_deterministically", _AWQ_TRITON, _AWQ_TRITON_EVIDENCE, params="cuda"),
+    # not every run shows it: reports/runs/h200-sm_90.json of 2026-12-06 saw identical logits on the tiny OPT
+    KnownDeviation(
+        "test_forward_runs_deterministically", _AWQ_TRITON, _AWQ_TRITON_EVIDENCE, params="cuda", strict=False
+    ),
     KnownDeviation("test_save_reload_bit_identical", _AWQ_TRITON, _AWQ_TRITON_EVIDENCE, params="cuda", strict=False),
 )
 GPTQ_TRITON_CUDA = (
@@ -338,10 +341,10 @@ SPECS = (
             KnownDeviation(
                 check="test_linear_forward_matches_dequantized_matmul",
                 params="cuda",
-                reason="on CUDA a float32 model's AWQ forward is half-precision-close, not float32-close, to the "
-                "matmul with its own dequantized weight: the gap sits under float16's rounding step (4.9e-4) and "
-                "far above float32's, so the CUDA kernel gptqmodel selects computes in half precision (which kernel "
-                "was selected is not recorded)",
+                reason="on CUDA a float32 model's AWQ forward (gptqmodel's Triton GEMM, qconform's CUDA pin) is not "
+                "float32-close to the matmul with its own dequantized weight: the gap sits under the 11-bit rounding "
+                "step (4.9e-4) of float16 and of TF32, far above float32's; consistent with TF32 dot products, as "
+                "for GPTQ's Triton kernel (not established)",
                 evidence="reports/runs/h200-sm_90.json of 2026-12-06 (gptqmodel 7.6.0, transformers 5.17, H200): "
                 "model.layers.0.mlp.down_proj, float32, relative gap 2.5e-4 to 3.4e-4 over normal and "
                 "outlier-channel inputs at three scales (bound 1e-05)",
