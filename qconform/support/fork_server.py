@@ -9,9 +9,10 @@ exactly when nothing before the snapshot asked the import machinery about a hidd
 looked for, every distribution asked for by name, and every entry-point group enumerated. A request
 whose hidden names appear in the snapshot's ledger (transformers asks for accelerate, hqq, torchao
 while imported) goes to an earlier snapshot, or to a fresh interpreter. Other limits, each a fallback
-to the fresh interpreter: builds of torch with CUDA, ROCm or XPU (a driver initialised before a fork
-does not work after it), questions asked before the ledger existed (torch imported before the plugin
-configured), and any enumeration of all distributions outside ``importlib.metadata.entry_points``.
+to the fresh interpreter: systems other than Linux, builds of torch with CUDA, ROCm or XPU (a driver
+initialised before a fork does not work after it), questions asked before the ledger existed (torch
+imported before the plugin configured), and any enumeration of all distributions outside
+``importlib.metadata.entry_points``.
 """
 
 from __future__ import annotations
@@ -108,7 +109,7 @@ _SERVERS: list[ForkServer] = []
 def start_ledger() -> ImportLedger | None:
     """Put the ledger first on ``sys.meta_path``; None where torch is imported already (its questions unseen)."""
     global _LEDGER
-    if _LEDGER is None and "torch" not in sys.modules and hasattr(os, "fork"):
+    if _LEDGER is None and "torch" not in sys.modules and sys.platform.startswith("linux"):  # macOS: fork-unsafe
         _LEDGER = ImportLedger()
         sys.meta_path.insert(0, _LEDGER)
     return _LEDGER
