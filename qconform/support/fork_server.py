@@ -26,6 +26,7 @@ import os
 import select
 import sys
 import tempfile
+import threading
 import traceback
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -134,7 +135,7 @@ class ForkServer:
     pid: int
     requests: int  # write end, ours
     answers: int  # read end, ours
-    modules: frozenset[str] = field(default_factory=frozenset)
+    lock: threading.Lock = field(default_factory=threading.Lock)  # one job at a time (prefetch runs in a thread)
 
     def can_hide(self, modules: Sequence[str], distributions: Sequence[str]) -> bool:
         return self.pid > 0 and not self.ledger.asked_about(modules, distributions)
@@ -152,9 +153,12 @@ class ForkServer:
                 "answer": str(Path(tmp) / "answer.json"),
                 "log": str(Path(tmp) / "output.log"),
             }
-            os.write(self.requests, (json.dumps(job) + "\n").encode())
-            ready, _, _ = select.select([self.answers], [], [], timeout)
-            status = os.read(self.answers, 64).decode().strip() if ready else ""
+            with self.lock:
+                line = memoryview((json.dumps(job) + "\n").encode())
+                while line:  # a request of many targets can exceed what one write to a pipe takes
+                    line = line[os.write(self.requests, line) :]
+                ready, _, _ = select.select([self.answers], [], [], timeout)
+                status = os.read(self.answers, 64).decode().strip() if ready else ""
             if not status:
                 self.stop()
                 raise RuntimeError(f"the {self.after} fork server gave no answer within {timeout} s")
@@ -200,7 +204,7 @@ def snapshot_after(module: str) -> ForkServer | None:
             os._exit(0)
     os.close(request_read)
     os.close(answer_write)
-    server = ForkServer(module, _LEDGER.copy(), pid, request_write, answer_read, frozenset(sys.modules))
+    server = ForkServer(module, _LEDGER.copy(), pid, request_write, answer_read)
     _SERVERS.append(server)
     return server
 
