@@ -6,7 +6,8 @@ A snapshot (a ``ForkServer``) is forked from this process right after it importe
 transformers' dispatch, and forks one child per request. Such a child is as faithful as a fresh one
 exactly when nothing before the snapshot asked the import machinery about a hidden name: the
 ``ImportLedger``, first on ``sys.meta_path`` from before torch is imported, writes down every module
-looked for, every distribution asked for by name, and every entry-point group enumerated. A request
+looked for, every distribution asked for by name, and every entry-point group enumerated (all groups, for
+``entry_points()`` without one: then only distributions declaring no entry point stay unasked). A request
 whose hidden names appear in the snapshot's ledger (transformers asks for accelerate, hqq, torchao
 while imported) goes to an earlier snapshot, or to a fresh interpreter. Other limits, each a fallback
 to the fresh interpreter: systems other than Linux, builds of torch with CUDA, ROCm or XPU (a driver
@@ -36,6 +37,7 @@ from typing import Any
 from qconform.support.hiding import hide_packages, normalise_distribution
 
 ALL_DISTRIBUTIONS = "*"  # the ledger's mark for an enumeration of all distributions it cannot attribute
+EVERY_GROUP = "entry_points()"  # an entry_points() call without a group (triton's, then .select(group=...))
 
 
 def _normal(name: str) -> str:
@@ -49,7 +51,7 @@ def _entry_points_group(frame: Any) -> str | None:
         if code.co_name == "entry_points" and "importlib" in code.co_filename.replace(os.sep, "/"):
             params = frame.f_locals.get("params") or {}
             group = params.get("group") if isinstance(params, dict) else None
-            return group if isinstance(group, str) else None
+            return group if isinstance(group, str) else EVERY_GROUP
         frame = frame.f_back
     return None
 
@@ -92,7 +94,7 @@ class ImportLedger:
                     points = importlib.metadata.distribution(dist).entry_points
                 except importlib.metadata.PackageNotFoundError:
                     continue
-                if any(p.group == group for p in points):
+                if any(group in (p.group, EVERY_GROUP) for p in points):
                     asked.append(f"{dist} (entry point group {group})")
         return asked
 

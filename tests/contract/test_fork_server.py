@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from qconform.support.fork_server import ALL_DISTRIBUTIONS, ImportLedger
+from qconform.support.fork_server import ALL_DISTRIBUTIONS, EVERY_GROUP, ImportLedger
 from qconform.support.probes import _PENDING, missing_package_call, prefetch
 
 REPO = Path(__file__).resolve().parents[2]
@@ -45,6 +45,14 @@ def test_an_entry_point_enumeration_concerns_only_distributions_declaring_that_g
         importlib.metadata.entry_points(group="pytest11")
     assert ledger.groups == {"pytest11"}
     assert ledger.asked_about([], ["hypothesis"])  # declares a pytest11 entry point
+    assert not ledger.asked_about([], ["safetensors"])  # declares none
+
+
+def test_entry_points_of_every_group_concern_only_distributions_declaring_one():
+    with recording() as ledger:
+        importlib.metadata.entry_points()  # what triton does before .select(group=...)
+    assert EVERY_GROUP in ledger.groups
+    assert ledger.asked_about([], ["hypothesis"])  # declares entry points
     assert not ledger.asked_about([], ["safetensors"])  # declares none
 
 
