@@ -38,6 +38,7 @@ from qconform.report.records import (
 )
 from qconform.session import collection, isolation, profiles
 from qconform.session.failures import counterexample, reproduce_command
+from qconform.session.process import is_controller, is_worker
 
 CHECKS_DIR = Path(__file__).parent.parent / "checks"
 KNOWN_DEVIATION = pytest.StashKey[bool]()  # the check's variant fails by declaration: no shrinking (profiles)
@@ -46,10 +47,6 @@ PREFETCHED_CHECK = "test_missing_package_is_named"  # its hidden-package childre
 
 def _utcnow() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def is_worker(config: pytest.Config) -> bool:
-    return hasattr(config, "workerinput")
 
 
 @dataclass(eq=False)  # registered with pluggy, which needs it hashable
@@ -236,7 +233,7 @@ class QconformSession:
             items.sort(key=lambda item: getattr(item, "originalname", None) == PREFETCHED_CHECK)  # stable
 
     def _prefetching(self) -> bool:
-        return not is_worker(self.config) and not getattr(self.config.option, "numprocesses", None)
+        return not is_worker(self.config) and not is_controller(self.config)
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         """Without xdist the checks use one core: the hidden-package children start now, on the other."""
@@ -355,7 +352,7 @@ def _keys_for_workers(config: pytest.Config, plugins: list[str]) -> list[str] | 
     a controller runs no check, so it defers when every value is a group ("all") or one of transformers' own
     dispatch keys, read from its source. Anything else (twins, plugins) is discovered here, so that a wrong name
     is a usage error before workers start."""
-    if is_worker(config) or not getattr(config.option, "numprocesses", None) or plugins:
+    if not is_controller(config) or plugins:
         return None
     names = split_values(config.getoption("quantizer"))
     known = builtin_dispatch_keys() | set(GROUPS)

@@ -12,16 +12,20 @@ import sys
 import pytest
 
 
-def runs_checks(config: pytest.Config) -> bool:
-    """An xdist worker, or a run without xdist (an xdist controller only gathers reports)."""
-    return hasattr(config, "workerinput") or not getattr(config.option, "numprocesses", None)
+def is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def is_controller(config: pytest.Config) -> bool:
+    """An xdist controller: it runs no check, only gathers the workers' reports."""
+    return not is_worker(config) and bool(getattr(config.option, "numprocesses", None))
 
 
 def before_imports(config: pytest.Config) -> tuple[bool, list[str]]:
     """Fork the hidden-package snapshots (``qconform.support.fork_server``) as torch, then transformers' dispatch,
     are imported; returns whether this process is the run's own, and what those imports printed."""
     owned, printed = "torch" not in sys.modules, []
-    if not owned or not runs_checks(config):
+    if not owned or is_controller(config):
         return owned, printed
     from qconform.support import fork_server
     from qconform.support.quiet import importing
@@ -41,7 +45,7 @@ def after_discovery(config: pytest.Config, owned: bool) -> None:
     if owned:
         gc.freeze()
         config.add_cleanup(gc.freeze)  # at unconfigure: what the checks left is not walked at exit either
-    if hasattr(config, "workerinput"):
+    if is_worker(config):
         from qconform.session.threads import share_cpus
 
         share_cpus(int(config.workerinput.get("workercount", 1)))

@@ -40,10 +40,6 @@ ALL_DISTRIBUTIONS = "*"  # the ledger's mark for an enumeration of all distribut
 EVERY_GROUP = "entry_points()"  # an entry_points() call without a group (triton's, then .select(group=...))
 
 
-def _normal(name: str) -> str:
-    return normalise_distribution(name)
-
-
 def _entry_points_group(frame: Any) -> str | None:
     """The group of the ``importlib.metadata.entry_points(group=...)`` call on the stack, if any."""
     while frame is not None:
@@ -72,7 +68,7 @@ class ImportLedger:
     def find_distributions(self, context: Any = None) -> Iterable[Any]:
         name = getattr(context, "name", None)
         if name is not None:
-            self.distributions.add(_normal(name))
+            self.distributions.add(normalise_distribution(name))
         else:
             self.groups.add(_entry_points_group(sys._getframe(1)) or ALL_DISTRIBUTIONS)
         return iter(())
@@ -83,7 +79,7 @@ class ImportLedger:
     def asked_about(self, modules: Iterable[str], distributions: Iterable[str]) -> list[str]:
         """The hidden names this process already asked about (empty: hiding them now is faithful)."""
         asked = [m for m in modules if any(n == m or n.startswith(m + ".") for n in self.modules | self.preloaded)]
-        hidden = {_normal(d) for d in distributions}
+        hidden = {normalise_distribution(d) for d in distributions}
         asked += sorted(hidden & self.distributions)
         for group in sorted(self.groups):
             if group == ALL_DISTRIBUTIONS:
