@@ -2,15 +2,21 @@
 
 A method nobody described still gets drawn configs: each scalar argument varies around its default (or around
 the value a spec's default config holds) while keeping its character, so the configs stay ones a user would
-write and a model loads with. Containers, objects and plain strings keep their default: nothing in a signature
-says which other values are valid. A spec's ``configs`` strategy, where given, replaces this.
+write and a model loads with. An argument annotated ``X | None`` whose default is None is drawn as None or a
+plain value of ``X`` (a flag either way, a Literal's or Enum's members, a small and a size-like number): the
+"unset" default alone would never show a config that loses or resets it. Containers, objects and plain strings
+keep their default: nothing in a signature says which other values are valid. A spec's ``configs`` strategy, where
+given, replaces this.
 """
 
 from __future__ import annotations
 
+import ast
 import copy
 import enum
+import functools
 import inspect
+import textwrap
 import types
 import typing
 from dataclasses import dataclass
@@ -33,23 +39,79 @@ class Argument:
     kind: type | None  # bool, int, float, str, or an Enum class; None: not a scalar (kept at its default)
     choices: tuple[Any, ...] = ()  # the members a Literal or Enum annotation allows
     required: bool = False  # no default in the signature: always passed
+    unset_kind: type | None = None  # the annotated scalar kind of an ``X | None`` argument whose centre is None
 
 
-def parameters(cls: type) -> list[inspect.Parameter]:
-    """The named parameters of ``cls.__init__`` (no self, no ``*args``/``**kwargs``)."""
+def _named(init: Any) -> list[inspect.Parameter]:
     try:
-        signature = inspect.signature(cls.__init__)
+        signature = inspect.signature(init)
     except (TypeError, ValueError):
         return []
     skipped = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
     return [p for name, p in signature.parameters.items() if name != "self" and p.kind not in skipped]
 
 
-def _hints(cls: type) -> dict[str, Any]:
+def _forwarding(init: Any) -> tuple[int, frozenset[str]] | None:
+    """How ``init`` passes its ``**kwargs`` on to a parent's ``__init__`` (``super().__init__(a, b=1, **kwargs)``):
+    (positional arguments, names it passes itself), which the parent's parameters then cannot take from a user;
+    None when it does not (or its source cannot be read)."""
     try:
-        return typing.get_type_hints(cls.__init__)
-    except Exception:  # forward references the module cannot resolve ("AOBaseConfig"): raw annotations
-        return {p.name: p.annotation for p in parameters(cls) if p.annotation is not inspect.Parameter.empty}
+        var = next(p.name for p in inspect.signature(init).parameters.values() if p.kind is p.VAR_KEYWORD)
+        tree = ast.parse(textwrap.dedent(inspect.getsource(init)))
+    except (StopIteration, TypeError, ValueError, OSError, SyntaxError):
+        return None
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "__init__"):
+            continue
+        if any(k.arg is None and isinstance(k.value, ast.Name) and k.value.id == var for k in node.keywords):
+            explicit_self = not (
+                isinstance(node.func.value, ast.Call) and getattr(node.func.value.func, "id", "") == "super"
+            )
+            return len(node.args) - explicit_self, frozenset(k.arg for k in node.keywords if k.arg)
+    return None
+
+
+@functools.cache  # reading source is slow, and configs are drawn hundreds of times
+def initialisers(cls: type) -> tuple[tuple[Any, int, frozenset[str]], ...]:
+    """``cls.__init__``, then each parent ``__init__`` that receives the ``**kwargs`` of the one before it: a
+    subclass that forwards its keyword arguments accepts its parent's too. Each with what the child passes itself
+    (positional count, names), which are not the user's to give."""
+    chain: list[tuple[Any, int, frozenset[str]]] = []
+    taken: tuple[int, frozenset[str]] = (0, frozenset())
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None or klass is object:
+            continue
+        chain.append((init, *taken))
+        forwarded = _forwarding(init)
+        if forwarded is None:
+            break
+        taken = forwarded
+    return tuple(chain)
+
+
+def parameters(cls: type) -> list[inspect.Parameter]:
+    """The named parameters a user can pass to ``cls``: its ``__init__``'s (no self, no ``*args``/``**kwargs``),
+    then those of each parent its ``**kwargs`` are forwarded to (``initialisers``)."""
+    found: dict[str, inspect.Parameter] = {}
+    for init, positional, passed in initialisers(cls):
+        named = _named(init)
+        for index, param in enumerate(named):
+            if param.name not in found and param.name not in passed and index >= positional:
+                found[param.name] = param
+    return list(found.values())
+
+
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    """Annotations of ``parameters(cls)``, resolved where the defining module allows (the subclass's win)."""
+    hints: dict[str, Any] = {}
+    for init, _, _ in reversed(initialisers(cls)):
+        try:
+            hints |= typing.get_type_hints(init)
+        except Exception:  # forward references the module cannot resolve ("AOBaseConfig"): raw annotations
+            hints |= {p.name: p.annotation for p in _named(init) if p.annotation is not inspect.Parameter.empty}
+    return hints
 
 
 def _scalar(annotation: Any) -> tuple[type | None, tuple[Any, ...]]:
@@ -92,7 +154,9 @@ def arguments(cls: type, base: Any = None) -> list[Argument]:
             centre = held
         if required and held is inspect.Parameter.empty:
             continue  # nothing says what to pass: the class will refuse, and the centre config stands in
-        found.append(Argument(param.name, centre, kind if _kind_of(centre) is kind else None, choices, required))
+        same = _kind_of(centre) is kind
+        unset = kind if centre is None and not same else None
+        found.append(Argument(param.name, centre, kind if same else None, choices, required, unset))
     return found
 
 
@@ -122,9 +186,16 @@ def float_neighbours(value: float) -> list[float]:
     return [value, *nearby]
 
 
+# Values beside None for an ``X | None`` argument: nothing says which are valid, so the plainest of each kind (a
+# config class that refuses one is redrawn; see inferred_pairs). 64 divides the tiny models' widths.
+UNSET_SAMPLES: dict[type, tuple[Any, ...]] = {bool: (True, False), int: (1, 64), float: (0.5,)}
+
+
 def values_around(argument: Argument) -> list[Any]:
     """The values an argument is drawn from, its centre first (what hypothesis shrinks to)."""
     centre, kind = argument.centre, argument.kind
+    if argument.unset_kind is not None:
+        return [None, *(argument.choices or UNSET_SAMPLES.get(argument.unset_kind, ()))]
     if argument.choices and centre in argument.choices:
         return [centre, *(c for c in argument.choices if c != centre)]
     if kind is bool:

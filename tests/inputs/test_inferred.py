@@ -16,6 +16,8 @@ from qconform.inputs.inferred import (
     inferred_configs,
     inferred_pairs,
     int_neighbours,
+    parameters,
+    values_around,
     wrong_type_arguments,
     wrong_type_cases,
 )
@@ -92,8 +94,33 @@ def test_arguments_vary_around_the_defaults(kwargs):
     assert kwargs["sym"] in (True, False) and kwargs["scheme"] in ("a", "b", "c") and isinstance(kwargs["mode"], Mode)
     assert 0 < kwargs["eps"] <= 1 and 3.0 <= kwargs["threshold"] <= 7.5
     assert kwargs["count"] in (3, 2, 4)  # unannotated: the default's type says int
-    # a plain string, a container, None and an unannotated string keep their default: they are not passed
-    assert not {"backend", "skip", "axis", "layout"} & set(kwargs)
+    assert kwargs["axis"] in (None, 1, 64)  # int | None = None: unset, or a plain int
+    # a plain string, a container and an unannotated string keep their default: they are not passed
+    assert not {"backend", "skip", "layout"} & set(kwargs)
+
+
+class Unset:
+    """Arguments that are unset (None) by default, as transformers' configs write optional settings."""
+
+    def __init__(
+        self,
+        flag: bool | None = None,
+        scheme: Literal["a", "b"] | None = None,
+        mode: Mode | None = None,
+        ratio: float | None = None,
+        name: str | None = None,
+    ):
+        self.__dict__.update({k: v for k, v in locals().items() if k != "self"})
+
+
+def test_an_unset_argument_is_drawn_unset_or_set():
+    """An ``X | None = None`` argument also takes values of X: else a config that drops or resets it never shows
+    (a merge that resets ``max_input_length`` to None passed every inferred config)."""
+    drawn = {a.name: values_around(a) for a in arguments(Unset)}
+    assert drawn["flag"] == [None, True, False] and drawn["scheme"] == [None, "a", "b"]
+    assert drawn["mode"] == [None, *Mode] and drawn["ratio"][0] is None and len(drawn["ratio"]) > 1
+    assert drawn["name"] == [None]  # a plain string: nothing says which other values are valid
+    assert all(a.kind is None for a in arguments(Unset))  # so no wrong-type case and no centre value for them
 
 
 def test_the_centre_is_the_default():
@@ -179,3 +206,37 @@ def test_real_configs_build(name):
         assert isinstance(pair[1], cls)
 
     builds()
+
+
+class Forwarding(Plain):
+    """Forwards its keyword arguments to its parent, passing ``group_size`` and the first positional itself."""
+
+    def __init__(self, level: int = 2, **kwargs):
+        super().__init__(8, group_size=32, **kwargs)
+        self.level = level
+
+
+class Swallowing(Plain):
+    """Takes keyword arguments and keeps them from its parent: they are not the parent's parameters."""
+
+    def __init__(self, level: int = 2, **kwargs):
+        super().__init__()
+        self.level, self.extra = level, kwargs
+
+
+def test_forwarded_keywords_reach_the_parent_parameters():
+    """A subclass written ``def __init__(self, level=2, **kwargs): super().__init__(**kwargs)`` accepts its parent's
+    arguments (a config inferred from the subclass's signature alone never varied them); those it passes itself
+    are not the user's (passing them again would be refused)."""
+    names = [p.name for p in parameters(Forwarding)]
+    assert names[0] == "level" and {"eps", "sym", "axis"} <= set(names)
+    assert not {"bits", "group_size"} & set(names)
+    assert [p.name for p in parameters(Swallowing)] == ["level"]
+
+
+@few
+@given(pair=inferred_pairs(Forwarding))
+def test_forwarded_arguments_build(pair):
+    kwargs, config = pair
+    assert config.bits == 8 and config.group_size == 32
+    assert all(getattr(config, k) == v for k, v in kwargs.items())

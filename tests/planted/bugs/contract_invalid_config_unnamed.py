@@ -29,6 +29,4 @@ PLANTED = PlantedBug(
     description="post_init's error does not name the field",
     control=ContractConfig.KEY,
     message=r"refused \{.*\}, but its message does not name",
-    bare=False,
-    bare_reason="which values a config must refuse, and which field each names, is the spec's declaration",
 )

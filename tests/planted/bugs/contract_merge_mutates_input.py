@@ -26,7 +26,4 @@ PLANTED = PlantedBug(
     description="merge mutates an input",
     control=ContractConfig.KEY,
     message=r"merge_quantization_configs changed one of its inputs",
-    bare=False,
-    bare_reason="bare, configs are inferred from the class: they keep backend and max_input_length at the defaults "
-    "the bug resets them to, so nothing changes",
 )

@@ -30,5 +30,6 @@ PLANTED = PlantedBug(
     control=ControlAcceleratorConfig.KEY,
     message=r"without an accelerator, validation must refuse clearly",
     bare=False,
-    bare_reason="needs_accelerator is left to a trial that no probe makes yet: bare, the check skips",
+    bare_reason="the quantizer loads and runs on the CPU (it quantizes nothing), so bare it needs no accelerator: only "
+    "the spec's needs_accelerator makes its silence a bug",
 )
