@@ -54,9 +54,12 @@ case "$phase" in
     PYTHONPATH=/tmp/site:$PWD step reference_cuda 200 python3 -m pytest tests/reference -q -rs -p no:cacheprovider -k cuda
     ;;
   suite)
-    # gptqmodel builds its CUDA GPTQ block update on first use (31 s alone on an H200), under a lock that every
-    # worker would wait on: build it once before the workers start
-    step warm_up 180 python3 -c "from gptqmodel.quantization.gptq_cuda import block_update_available as b; print(b())"
+    # gptqmodel builds its CUDA GPTQ block update (31 s alone on an H200) and the Marlin kernels auto-round's CUDA
+    # path repacks with on first use, under a lock that every worker would wait on (auto-round's checks timed out
+    # there at 150 s): build both, side by side, before the workers start
+    warm_marlin='import gptqmodel.extension as e; print("marlin", e.load("marlin"))'
+    warm_block='from gptqmodel.quantization.gptq_cuda import block_update_available as b; print("block update", b())'
+    step warm_up "${WARM_SECONDS:-240}" bash -c "python3 -c '$warm_block' & python3 -c '$warm_marlin' & wait"
     mkdir -p /tmp/empty && cd /tmp/empty
     step suite "${SUITE_SECONDS:-380}" python3 -m pytest -p no:cacheprovider -q --quantizer="${QUANTIZERS:-all}" --qconform-device=cuda --qconform-profile="${PROFILE:-quick}" \
       -n "${WORKERS:-12}" -rfE --durations=40 --qconform-timeout="${CHECK_SECONDS:-200}" --qconform-report="$results/${REPORT:-$machine}.json" \

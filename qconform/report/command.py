@@ -131,7 +131,8 @@ def report(paths: list[str], out: Path, readme_path: Path | None = None) -> str:
             html_sections,
         ).encode(),
         out / "report.json": json_text(
-            {**merged_document(merged, cells_json(hardware, compatibility)), **releases.json_section(series)}
+            {**merged_document(merged, cells_json(hardware, compatibility)), **releases.json_section(series)},
+            compact=True,
         ).encode(),
         **{out / PLOTS / name: png for name, png in plots.values()},
     }

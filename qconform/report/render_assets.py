@@ -1,6 +1,7 @@
 """What the report page carries besides its content: its style sheet and its one script.
 
-The script reads the page only through ``dataset`` and writes only ``textContent`` (see
+The script reads the page only through ``dataset`` and ``textContent`` (a record's search text is its row's) and
+writes only ``textContent`` (see
 ``qconform.report.render_html``, whose Content-Security-Policy admits it by hash). A matrix cell, clicked or
 entered, filters the records table to its method, environment and, when it names them, family and text.
 """
@@ -74,6 +75,7 @@ SCRIPT = """
   };
   var problems = ["failed", "error", "crashed", "timeout", "broken"];
   var records = Array.prototype.slice.call(document.querySelectorAll("#records-table tbody tr"));
+  var texts = records.map(function (row) { return row.textContent.toLowerCase(); });
   var count = document.getElementById("filter-count");
   function outcomeMatches(wanted, outcome) {
     if (wanted === "") return true;
@@ -84,9 +86,9 @@ SCRIPT = """
   function applyFilters() {
     var needle = controls.text.value.trim().toLowerCase();
     var shown = 0;
-    records.forEach(function (row) {
+    records.forEach(function (row, index) {
       var d = row.dataset;
-      var visible = (needle === "" || d.text.indexOf(needle) >= 0) &&
+      var visible = (needle === "" || texts[index].indexOf(needle) >= 0) &&
         (controls.target.value === "" || d.target === controls.target.value) &&
         (controls.family.value === "" || d.family === controls.family.value) &&
         (controls.column.value === "" || d.column === controls.column.value) &&

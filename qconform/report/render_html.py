@@ -280,25 +280,12 @@ def _record_row(record: dict[str, Any], environment: str) -> str:
     target = record["target"] or NO_TARGET
     params = record["params"].get("id") if set(record["params"]) == {"id"} else json.dumps(record["params"])
     params = params if record["params"] else ""
-    search = " ".join(
-        str(x or "")
-        for x in (
-            target,
-            record["family"],
-            record["check"],
-            params,
-            record["outcome"],
-            record["reason"],
-            record["message"],
-        )
-    ).lower()
     attrs = _attrs(
         class_=f"record outcome-{record['outcome']}",
         data_target=target,
         data_family=record["family"],
         data_column=record["column"],
         data_outcome=record["outcome"],
-        data_text=search,
     )
     cells = [
         f"<td>{esc(target)}</td>",

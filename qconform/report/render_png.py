@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from qconform.report import measured
 from qconform.report.merge import Merged
 
+DPI = 80  # near screen resolution: the page embeds every figure, and at 100 dpi they were a quarter of it
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#7f7f7f")
 
 
@@ -48,8 +49,8 @@ def plot(key: str, figures: Sequence[measured.Figure], columns: Sequence[str]) -
     targets = list(dict.fromkeys(f.target for f in figures))
     present = [c for c in columns if any(f.column == c for f in figures)]
     finite = [f.value for f in figures if math.isfinite(f.value)]
-    width = min(30.0, max(6.4, 0.55 * len(targets) + 2.5))
-    fig = Figure(figsize=(width, 5.4), dpi=100, layout="constrained")
+    width = min(30.0, max(7.5, 0.55 * len(targets) + 2.5))  # at least 600 pixels
+    fig = Figure(figsize=(width, 5.4), dpi=DPI, layout="constrained")
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     log = bool(finite) and min(finite) > 0 and max(finite) / min(finite) > 50

@@ -8,11 +8,18 @@ Each bug module subclasses one of them and breaks one clause.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import importlib.util
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
 
 import torch
 from hypothesis import strategies as st
-from transformers import GPTQConfig
+from transformers import GPTQConfig, Mxfp4Config
 from transformers.quantizers import HfQuantizer
 from transformers.quantizers.auto import (
     AUTO_QUANTIZER_MAPPING,
@@ -22,7 +29,9 @@ from transformers.quantizers.auto import (
 from transformers.utils.quantization_config import QuantizationConfigMixin
 
 from qconform.inputs.strategies import optional, skip_lists
+from qconform.inputs.tiny_models import tiny_checkpoint
 from qconform.specs.model import Capabilities, Inputs, InvalidConfig, OffloadRule, Promises, QuantizerSpec, Requirement
+from qconform.support.cache_home import cache_home
 
 
 class ContractConfig(QuantizationConfigMixin):
@@ -221,12 +230,60 @@ class ControlPlainQuantizer(ContractQuantizer):
     """Quantizes nothing and says so: the memory estimate is the full-precision size."""
 
 
+class DequantizingConfig(Mxfp4Config):
+    """A config with transformers' ``dequantize`` switch: a checkpoint loaded with it comes back a plain model
+    (``HfQuantizer.postprocess_model`` calls ``remove_quantization_config``). An ``Mxfp4Config`` because merge takes
+    loading attributes from the argument only for its own config types (quantizers/auto.py,
+    ``LOADING_ATTRIBUTES_CONFIG_TYPES``)."""
+
+    KEY = "planted-control-contract-dequantizing"
+
+    def __init__(self, modules_to_not_convert: list | None = None, dequantize: bool = False, **kwargs):
+        super().__init__(modules_to_not_convert=modules_to_not_convert, dequantize=dequantize)
+        self.quant_method = self.KEY
+
+
+def write_prequantized(method: str, arch: str, config: Any) -> Path:
+    """The "pre-quantized" checkpoint of a quantizer that stores weights as they are: the tiny checkpoint with
+    ``config`` in its config.json (written once per method, arch and config)."""
+    fields = config.to_dict()
+    digest = hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()[:10]
+    target = cache_home() / "checkpoints" / f"planted-{method}-{arch}-{digest}"
+    if (target / "config.json").exists():
+        return target
+    source = tiny_checkpoint(arch)  # creates the checkpoints folder
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        shutil.copytree(source, staging, dirs_exist_ok=True)
+        saved = json.loads((staging / "config.json").read_text())
+        (staging / "config.json").write_text(json.dumps(saved | {"quantization_config": fields}, indent=2))
+        with contextlib.suppress(OSError):  # another process won the race: its copy is identical
+            staging.rename(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def dequantizing_spec(key: str, config_class: type) -> QuantizerSpec:
+    """Loads pre-quantized checkpoints (``write_prequantized``) with ``dequantize=True`` on every device."""
+    return contract_spec(
+        key,
+        config_class,
+        configs=lambda: st.builds(config_class),
+        capabilities=Capabilities(quantizes_on_the_fly=False, loads_prequantized=True),
+        checkpoint_writer="tests.planted.bases_contract:write_prequantized",
+        loading_overrides={"cpu": {"dequantize": True}, "cuda": {"dequantize": True}},
+        loading_attributes=("dequantize",),
+    )
+
+
 register(ContractConfig.KEY, ContractConfig, ControlQuantizer)
 register(LoadingConfig.KEY, LoadingConfig, ControlLoadingQuantizer)
 register(ControlBackendConfig.KEY, ControlBackendConfig, ControlBackendQuantizer)
 register(ControlHiddenConfig.KEY, ControlHiddenConfig, ControlHiddenQuantizer)
 register(ControlAcceleratorConfig.KEY, ControlAcceleratorConfig, ControlAcceleratorQuantizer)
 register(ControlPlainConfig.KEY, ControlPlainConfig, ControlPlainQuantizer)
+register(DequantizingConfig.KEY, DequantizingConfig, type("ControlDequantizingQuantizer", (ContractQuantizer,), {}))
 
 CONTROL_SPECS = (
     contract_spec(ContractConfig.KEY, ContractConfig, quantized_element_size=1.0),
@@ -240,4 +297,5 @@ CONTROL_SPECS = (
         devices=("cuda",),
     ),
     contract_spec(ControlPlainConfig.KEY, ControlPlainConfig),
+    dequantizing_spec(DequantizingConfig.KEY, DequantizingConfig),
 )
