@@ -5,7 +5,10 @@ transformers' GPTQ quantizes while loading when its config carries a dataset and
 tokenizes each text with ``tokenizer(text, return_tensors="pt")`` and runs gptqmodel's GPTQ block by block). The
 other checks load GPTQ pre-quantized (written by the twin); these drive the calibration path itself, offline: the
 shipped sentences and a word-level tokenizer trained on them (``qconform.inputs.calibration_text``). Which methods
-have the path is data: the spec's ``Inputs.calibration_fields`` (the config's dataset and tokenizer fields).
+have the path is data: the spec's ``Inputs.calibration_fields`` (the config's dataset and tokenizer fields), or,
+left unset, probed (a config taking ``dataset`` and ``tokenizer`` for a quantizer that does not require
+calibration: ``qconform.discovery.probe.calibration_path``). Weights are read back through the spec's codec, or
+with none (a quantizer registered bare) through ``dequantize()`` of a copy of the calibrated model.
 
 - ``test_calibration_quantizes_while_loading``: the calibrated model loads, holds quantized Linears, reports its
   method in ``config.quantization_config``, gives finite logits, and each quantized weight (read back through the
@@ -27,7 +30,8 @@ AWQ has no calibration path in transformers 5.25: ``AwqQuantizer.requires_calibr
 pre-quantized. ..." , measured with ``AwqConfig(bits=4, dataset=[...])``, which ``AwqConfig`` accepts through
 ``GPTQConfig``'s keyword arguments and ignores), and ``AwqConfig``'s docstring says so
 (``utils/quantization_config.py:816``: "Note you cannot quantize directly with transformers"). Its spec declares
-no ``calibration_fields``: both checks skip it as not applicable.
+no ``calibration_fields``, and the probe finds none (``requires_calibration``): both checks skip it as not
+applicable.
 """
 
 from __future__ import annotations
@@ -69,10 +73,10 @@ class Calibrated:
 def calibration_fields(target: Target) -> tuple[str, str]:
     """The config's (dataset, tokenizer) fields, or a skip: the spec declares no calibration path."""
     fields = target.spec.inputs.calibration_fields
-    if fields is None:
+    if not fields:
         outcomes.skip(
             NOT_APPLICABLE,
-            f"{target.key} declares no calibration path in from_pretrained (spec calibration_fields)",
+            f"{target.key} has no calibration path in from_pretrained (spec calibration_fields, declared or probed)",
         )
     return fields
 
@@ -110,17 +114,32 @@ def _load(spec, config: Any, device: str, arch: str) -> Any:
 
 
 def _read(spec, model: Any, arch: str) -> Calibrated:
-    codec = codec_of(spec)
     config = model.config.quantization_config
     names = [n for n, s in lifecycle.states(model, arch).items() if s == QUANTIZED]
-    stored, weights = {}, {}
+    stored = {
+        name: {k: v.detach().clone() for k, v in model.get_submodule(name).state_dict().items() if k != "bias"}
+        for name in names
+    }
+    if spec.oracles.codec is None:
+        return Calibrated(model.eval(), config, stored, _dequantized(spec, model, names))
+    codec = codec_of(spec)
+    weights = {}
     for name in names:
         module = model.get_submodule(name)
-        tensors = {k: v.detach().clone() for k, v in module.state_dict().items() if k != "bias"}
         shape = (module.out_features, module.in_features)
-        stored[name] = tensors
-        weights[name] = codec.dequantize(tensors, config, shape, torch.float32).float()
+        weights[name] = codec.dequantize(stored[name], config, shape, torch.float32).float()
     return Calibrated(model.eval(), config, stored, weights)
+
+
+def _dequantized(spec, model: Any, names: list[str]) -> dict[str, torch.Tensor]:
+    """The quantized Linears' weights as ``dequantize()`` gives them back, from a copy (the model itself stays
+    quantized for the forward); a skip where the method cannot dequantize."""
+    if not spec.promises.capabilities.dequantizable:
+        pytest.skip(f"{spec.method} names no codec and cannot dequantize: its calibrated weights cannot be read")
+    plain = copy.deepcopy(model)
+    with quiet():
+        plain.dequantize(dtype=torch.float32)
+    return {name: plain.get_submodule(name).weight.detach().float() for name in names}
 
 
 _CACHE: dict[tuple[str, str, str], Calibrated] = {}  # both checks read the same calibrated model

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from qconform.inputs.inferred import parameters
 from qconform.specs.model import CONTRACT_DEFAULTS, Capabilities
 from qconform.support.quiet import quiet
 
@@ -23,6 +24,9 @@ from qconform.support.quiet import quiet
 STATED = ("serializable", "loads_prequantized", "trainable", "dequantizable", "requires_calibration", "element_size")
 INFERRED = ("quantizes_on_the_fly",)
 TRIED = ("deterministic", "needs_accelerator")
+# the config arguments with which from_pretrained calibrates on texts while loading: GPTQConfig's names, which
+# optimum's GPTQ reads (``quantizers/quantizer_gptq.py``); a config that takes both offers the path
+CALIBRATION_FIELDS = ("dataset", "tokenizer")
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,7 @@ class Probe:
     requires_calibration: bool
     element_size: float | None  # ``quantized_element_size``; None: the quantizer does not say
     loading_attributes: tuple[str, ...]  # what ``merge_quantization_configs`` takes from the argument
+    calibration_fields: tuple[str, str] | None = None  # (dataset, tokenizer) of a calibration path in loading
     evidence: dict[str, str] = field(default_factory=dict)  # fact -> what was read, or the error raised
     unread: frozenset[str] = frozenset()  # facts that could not be read (their value is the contract's default)
 
@@ -178,5 +183,26 @@ def probe(quantizer_class: type, config_class: type | None, default_config: Call
         else:
             unread.add("loads_prequantized")
             evidence["loads_prequantized"] = evidence["serializable"]
+    shape = type(config) if config is not None else config_class  # a signature needs no instance
+    fields = calibration_path(shape, calibration) if shape is not None else None
+    evidence["calibration_fields"] = (
+        f"{getattr(shape, '__name__', shape)} takes {' and '.join(CALIBRATION_FIELDS)}, and {name} quantizes "
+        "while loading"
+        if fields
+        else "no calibration path in loading: "
+        + (
+            f"{name}.requires_calibration is True (checkpoints must come pre-quantized)"
+            if calibration
+            else f"the config does not take both {' and '.join(CALIBRATION_FIELDS)}"
+        )
+    )
     capabilities = Capabilities(**found).over(CONTRACT_DEFAULTS)
-    return Probe(capabilities, calibration, element_size, loading, evidence, frozenset(unread))
+    return Probe(capabilities, calibration, element_size, loading, fields, evidence, frozenset(unread))
+
+
+def calibration_path(config_class: type, requires_calibration: bool) -> tuple[str, str] | None:
+    """``CALIBRATION_FIELDS`` where the config class takes both (its own or forwarded parameters) and the quantizer
+    does not refuse full-precision checkpoints (``requires_calibration``: AWQ's config takes them through
+    GPTQConfig's, yet its quantizer loads only pre-quantized ones)."""
+    names = {p.name for p in parameters(config_class)}
+    return CALIBRATION_FIELDS if not requires_calibration and set(CALIBRATION_FIELDS) <= names else None

@@ -102,7 +102,8 @@ def completed(
 ) -> QuantizerSpec:
     """The spec with every unset fact filled in from what the quantizer says of itself (``found``, probed here
     when not given): the config class's defaults, ``requires_calibration``, the capabilities the author left
-    unset, and the loading attributes where the author named none."""
+    unset, the loading attributes where the author named none, and the calibration path where the author left
+    it unset (``()`` declares none)."""
     if found is None:
         found = probe(quantizer_class, config_class, spec.inputs.default_config)
     stated = spec.promises.capabilities.stated()
@@ -116,6 +117,8 @@ def completed(
         changes["requires_calibration"] = found.requires_calibration
     if not spec.promises.loading_attributes and found.loading_attributes:
         changes["loading_attributes"] = found.loading_attributes
+    if spec.inputs.calibration_fields is None and found.calibration_fields:
+        changes["calibration_fields"] = found.calibration_fields
     return spec.replace(**changes)
 
 

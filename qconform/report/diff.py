@@ -5,7 +5,9 @@ when it fails (failed, error, crashed, timeout, broken) in NEW and did not in OL
 there; it *newly passes* when it passes in NEW after failing, being a known deviation, or being
 skipped in OLD. Other outcome changes (a check that no longer runs, say) are listed apart. A measured
 figure *moved* when ``|new - old| > threshold * |old|`` (a figure that was 0 moves when it is no
-longer 0; NaN on one side only always moves).
+longer 0; NaN on one side only always moves). Wall-clock figures (``*_seconds``) are left out: on shared
+machines two runs' timings differ by more than any threshold, so they would bury the figures that say how a
+method behaves (speed is stated as a ratio within one run, as the benchmarks do).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from qconform.report.render_markdown import md, table
 from qconform.support.environment import environment_label
 
 ABSENT = "absent"
+TIMING_SUFFIX = "_seconds"  # a measured figure that is a wall-clock time (the hostile checks' load_seconds)
 
 
 @dataclass(frozen=True)
@@ -147,6 +150,8 @@ def diff(old: Run, new: Run, threshold: float = 0.1) -> Diff:
 def _moves(change: Change, old: dict[str, Any], new: dict[str, Any], threshold: float) -> list[Move]:
     moves = []
     for key in old:
+        if key.endswith(TIMING_SUFFIX):
+            continue
         a, b = measured.number(old[key]), measured.number(new.get(key))
         if a is None or b is None or _same(a, b, threshold):
             continue

@@ -289,8 +289,10 @@ class Inputs:
     checkpoint_writer: str | None = None
     # (dataset field, tokenizer field) of a config with which from_pretrained calibrates a full-precision model on
     # texts and quantizes it while loading (GPTQConfig's "dataset", "tokenizer"); the reference twin's config takes
-    # the same texts' token ids in its dataset field. None: no such path (checks/test_calibration.py)
-    calibration_fields: tuple[str, str] | None = None
+    # the same texts' token ids in its dataset field. None: unset, probed (a config taking "dataset" and "tokenizer"
+    # for a quantizer that does not require calibration, ``discovery.probe.calibration_path``); (): no such path
+    # (checks/test_calibration.py)
+    calibration_fields: tuple[str, str] | tuple[()] | None = None
     # loading attributes (``get_loading_attributes``) passed with a pre-quantized checkpoint, by device kind:
     # for backends whose default kernel cannot run where qconform runs (the reason belongs in ``notes``)
     loading_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)

@@ -143,3 +143,37 @@ def test_a_bare_quantizer_refusing_validation_is_skipped_with_the_refusal(bare_q
     assert trial.classify(ImportError("No module named 'x'"), target.spec).startswith(trial.NOT_INSTALLED)
     offline = OSError("We couldn't connect to 'https://huggingface.co' to load the files, and offline mode is on")
     assert trial.classify(offline, target.spec).startswith(trial.NEEDS_NETWORK)
+
+
+def test_the_calibration_path_is_probed_from_the_config_signature():
+    """A config taking dataset and tokenizer (its own or forwarded to GPTQConfig) offers calibration while loading,
+    unless the quantizer requires pre-quantized checkpoints (AWQ's config takes both through GPTQConfig's); a spec
+    declares none with ()."""
+    from transformers import AwqConfig, GPTQConfig
+    from transformers.quantizers.quantizer_awq import AwqQuantizer
+    from transformers.quantizers.quantizer_gptq import GptqHfQuantizer
+
+    from qconform.discovery.probe import CALIBRATION_FIELDS, calibration_path, probe
+    from qconform.discovery.targets import completed
+    from qconform.specs.model import minimal_spec
+
+    class TextConfig(GPTQConfig):
+        def __init__(self, bits: int = 4, **kwargs):
+            super().__init__(bits=bits, **kwargs)
+
+    class NoTokenizer(GPTQConfig):
+        def __init__(self, bits: int = 4, dataset=None):
+            super().__init__(bits=bits, dataset=dataset)
+
+    assert calibration_path(TextConfig, requires_calibration=False) == CALIBRATION_FIELDS
+    assert calibration_path(NoTokenizer, requires_calibration=False) is None
+    assert calibration_path(AwqConfig, requires_calibration=True) is None
+    found = probe(GptqHfQuantizer, GPTQConfig)
+    assert (
+        found.calibration_fields == CALIBRATION_FIELDS
+        and "takes dataset and tokenizer," in found.evidence["calibration_fields"]
+    )
+    assert "requires_calibration is True" in probe(AwqQuantizer, AwqConfig).evidence["calibration_fields"]
+    unset, declared_none = minimal_spec("k", GPTQConfig), minimal_spec("k", GPTQConfig).replace(calibration_fields=())
+    assert completed(unset, GptqHfQuantizer, GPTQConfig, found).inputs.calibration_fields == CALIBRATION_FIELDS
+    assert completed(declared_none, GptqHfQuantizer, GPTQConfig, found).inputs.calibration_fields == ()

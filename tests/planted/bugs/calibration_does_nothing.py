@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.planted import PlantedBug
-from tests.planted.bugs._calibration import TextGptqQuantizer, text_gptq_spec
+from tests.planted.bugs._calibration import CONTROL, TextGptqQuantizer, text_gptq_spec
 
 KEY = "planted-calibration-does-nothing"
 
@@ -20,10 +20,9 @@ PLANTED = PlantedBug(
     key=KEY,
     catches=("test_calibration_quantizes_while_loading", "test_calibration_matches_twin"),
     description="calibration quantizes nothing",
-    control=None,  # the text GPTQ control stands beside calibration_skips_layer (tests/checks/test_calibration_check.py
-    # runs it through both checks)
+    control=CONTROL,
     message=r"quantized no Linear|left in full precision Linears",
-    bare=False,
-    bare_reason="the calibration path (the config's dataset and tokenizer fields) is known only from the spec's "
-    "calibration_fields",
+    bare_misses=("test_calibration_matches_twin",),
+    bare_reason="which Linears calibration must quantize is known only from the reference twin the spec names (an "
+    "oracle); bare, the probed calibration path (a config taking dataset and tokenizer) shows it quantized none",
 )
