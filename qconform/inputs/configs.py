@@ -16,6 +16,7 @@ import pytest
 from hypothesis import strategies as st
 
 from qconform.inputs.inferred import inferred_pairs, parameters
+from qconform.inputs.recorded import note_config
 from qconform.specs.model import QuantizerSpec
 
 
@@ -72,11 +73,17 @@ def config_strategy(spec: QuantizerSpec) -> st.SearchStrategy[Any]:
 
 
 def draw_config(data: st.DataObject, spec: QuantizerSpec, label: str = "config") -> Any:
-    return data.draw(config_strategy(spec), label=label)
+    """A config drawn under ``label``, noted with its stored arguments for the check's record (``recorded``)."""
+    config = data.draw(config_strategy(spec), label=label)
+    note_config(label, config, stored_arguments(config))
+    return config
 
 
 def draw_built(data: st.DataObject, spec: QuantizerSpec, label: str = "config") -> Built:
-    return data.draw(built_strategy(spec), label=label)
+    """A config and its arguments drawn under ``label``, noted for the check's record (``recorded``)."""
+    built = data.draw(built_strategy(spec), label=label)
+    note_config(label, built.config, built.arguments if built.inferred else stored_arguments(built.config))
+    return built
 
 
 def plain(value: Any) -> Any:

@@ -14,6 +14,7 @@ from typing import Any
 META = "qconform"
 MEASURED = "qconform.measured"
 FAILURE = "qconform.failure"
+INPUTS = "qconform.inputs"  # the configs a check drew, as qconform.inputs.recorded notes them
 WORKER_FACTS = "qconform.worker"  # an xdist worker's devices and environment, on its first report (session.hooks)
 
 _NOTE_MARKERS = ("\nFalsifying example", "\nFailing test case", "\nFalsifying explicit example")
@@ -129,11 +130,14 @@ def build_record(nodeid: str, phases: dict[str, Any], keys: Iterable[str] = ()) 
     meta = dict(metas[0]) if metas else meta_from_nodeid(nodeid, keys)
     measured: dict[str, Any] = {}
     failure: dict[str, Any] = {}
+    drawn: dict[str, Any] = {}
     for report in phases.values():
         for value in properties(report, MEASURED):
             measured.update(value)
         for value in properties(report, FAILURE):
             failure.update(value)
+        for value in properties(report, INPUTS):
+            drawn.update(value)
     outcome, reason = outcome_of(phases)
     if outcome == "failed" and meta.get("failure_outcome"):
         outcome = meta["failure_outcome"]
@@ -160,6 +164,8 @@ def build_record(nodeid: str, phases: dict[str, Any], keys: Iterable[str] = ()) 
             if outcome in ("failed", "error", "crashed", "timeout")
             else None,
         }
+        # the failing example's configs, for qconform repro (optional: a passing check's last draw says nothing)
+        | ({"inputs": drawn} if drawn and outcome in ("failed", "xfailed", "error") else {})
     )
 
 

@@ -8,7 +8,7 @@ Documented field by field in ``docs/report-schema.md``. A run file:
          "qconform_version", "import_output"},
  "environment": {... see qconform.support.environment.fingerprint ...},
  "records": [{"nodeid", "target", "origin", "check", "family", "params", "device", "outcome",
-              "reason", "message", "duration_s", "measured", "counterexample", "reproduce"}]}
+              "reason", "message", "duration_s", "measured", "counterexample", "reproduce", ["inputs"]}]}
 ```
 
 ``qconform report`` merges run files into a report document (``REPORT_SCHEMA``, built in
@@ -105,6 +105,8 @@ def validate_run(doc: Any, source: str = "<run>") -> None:
         for key in record["measured"]:
             if not isinstance(key, str) or not key:
                 raise SchemaError(f"{source}: {where}.measured has an empty key")
+        if not isinstance(record.get("inputs", {}), dict):  # optional: the failing example's configs
+            raise SchemaError(f"{source}: {where}.inputs must be an object, got {type(record['inputs']).__name__}")
 
 
 def _check_environment(env: Any, source: str) -> None:

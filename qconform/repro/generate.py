@@ -97,11 +97,15 @@ def _values(template: Template, target: Target, record: dict[str, Any]) -> tuple
         lines.append(f"{name} = {source.text}" + (f"  # {comment}" if comment else ""))
 
     if template.needs == CONFIGS:
-        count = CONFIG_COUNT
-        sources = inputs.distinct_sources(inputs.config_examples(target, count), spec, count)
+        drawn = inputs.recorded_configs(record)
+        count = CONFIG_COUNT + len(drawn)
+        sources = inputs.distinct_sources(inputs.config_examples(target, count, record), spec, count)
         config_class = _config_class(target, inputs.default_config(target))
         lines.append(f"CONFIG_CLASS = {config_class}")
-        lines.append("# the spec's default config first, then configs drawn from the spec's strategy (fixed seed)")
+        lines.append(
+            ("# the failing example's configs (as the run drew them), then " if drawn else "# ")
+            + "the spec's default config, then configs drawn from the spec's strategy (fixed seed)"
+        )
         lines.append("CONFIGS = [")
         for s in sources:
             imports.update(s.imports)
@@ -133,12 +137,13 @@ def _model_values(
             + ": a standalone script cannot write them without qconform and the reference twins"
         )
     arch = record["params"].get("arch", "llama")
-    config = inputs.default_config(target)
+    drawn = inputs.recorded_configs(record)
+    config = drawn[0] if drawn else inputs.default_config(target)
     model_class_name, model_config = inputs.model_config(arch)
     causal_lm = lifecycle.model_class(arch).__name__
     linears = lifecycle.linear_names(arch)
     lines.append(f"CONFIG_CLASS = {_config_class(target, config)}")
-    add("CONFIG", inputs.config_source(config, spec), "the spec's default config")
+    add("CONFIG", inputs.config_source(config, spec), "as the run drew it" if drawn else "the spec's default config")
     lines.append(f"ARCH = {arch!r}")
     lines.append(f"MODEL_CONFIG_CLASS = {model_class_name}")
     add("MODEL_CONFIG", write(model_config), "qconform's tiny model (differences from the class's defaults)")

@@ -1,10 +1,11 @@
 """What a check fed the quantizer, as literals a standalone script can rebuild.
 
-Records name a check, a target and the variant's parameters, not the configs hypothesis drew (see
-docs/repro.md: the field the checks should add). So the configs come from the target's spec, as the checks
-get them: the default config first, then examples of the spec's strategy drawn with a fixed seed
-(``derandomize``), so the same run file gives the same script. Each config is written as the constructor's
-keyword arguments, and only kept when those arguments rebuild a config with the same ``to_dict()``.
+A record of a check that draws configs carries the failing example's configs (``inputs``, noted by
+``qconform.inputs.recorded``): a script takes those first. Older records, and configs with no JSON form, fall back
+to the configs the target's spec gives, as the checks get them: the default config first, then examples of the
+spec's strategy drawn with a fixed seed (``derandomize``), so the same run file gives the same script. Each config
+is written as the constructor's keyword arguments, and only kept when those arguments rebuild a config with the
+same ``to_dict()``.
 """
 
 from __future__ import annotations
@@ -108,11 +109,28 @@ def drawn(strategy: Any, count: int) -> list[Any]:
     return found
 
 
-def config_examples(target: Target, count: int) -> list[Any]:
-    """The default config, then examples of the spec's (or the inferred) config strategy."""
+def recorded_configs(record: dict[str, Any] | None) -> list[Any]:
+    """The configs the record's failing example drew, in the order drawn, rebuilt from their noted class and
+    arguments; one that cannot be rebuilt here (a class gone, arguments refused) is left out."""
+    from qconform.inputs.recorded import decode, load_class
+
+    found = []
+    for entry in ((record or {}).get("inputs") or {}).values():
+        if "kwargs" not in entry:
+            continue
+        try:
+            found.append(load_class(entry["class"])(**decode(entry["kwargs"])))
+        except Exception:
+            continue
+    return found
+
+
+def config_examples(target: Target, count: int, record: dict[str, Any] | None = None) -> list[Any]:
+    """The configs of the record's failing example, then the default config, then examples of the spec's (or
+    the inferred) config strategy."""
     from qconform.inputs.configs import config_strategy
 
-    configs = [default_config(target)]
+    configs = [*recorded_configs(record), default_config(target)]
     if count > 1:
         strategy = _call(lambda: config_strategy(target.spec), target.spec, f"{target.key}'s configs")
         configs += _call(lambda: drawn(strategy, 4 * count), target.spec, f"{target.key}'s configs")

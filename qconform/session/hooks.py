@@ -26,8 +26,10 @@ from qconform.discovery.selection import (
     split_values,
 )
 from qconform.discovery.targets import Discovery, Target, discover
+from qconform.inputs import recorded
 from qconform.report.records import (
     FAILURE,
+    INPUTS,
     META,
     WORKER_FACTS,
     RecordCollector,
@@ -263,6 +265,16 @@ class QconformSession:
                 return (yield)
             with isolation.fatal_signals_logged(item.nodeid):
                 return (yield)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Any:
+        """The configs the check drew (its last example: hypothesis ends with the failing one) go on its record."""
+        with recorded.collecting() as drawn:
+            try:
+                return (yield)
+            finally:
+                if drawn:
+                    item.user_properties.append((INPUTS, drawn))
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[Any]) -> Any:

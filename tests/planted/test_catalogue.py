@@ -73,3 +73,17 @@ def test_bare_control_passes_the_same_checks(module, catalogue_run):
             problems.append((check, "never passed", sorted({r["outcome"] for r in mine})))
         problems += [(r["nodeid"], r["outcome"], r["reason"] or r["message"]) for r in mine if r["outcome"] in BAD]
     assert not problems, f"the bare control {key} (no spec) does not pass {bug.bare_checks}: {problems}"
+
+
+def test_a_failing_record_carries_its_failing_example(catalogue_run):
+    """The bare 'merge mutates an input' bug shows only when the argument config sets max_input_length (it resets
+    it to None): each of its failed records notes an argument config with a value there, so the noted configs
+    are the failing example's (hypothesis replays it last), not some earlier draw's; passed records note none."""
+    key = bare_key("planted-contract-merge-mutates-input")
+    mine = [r for r in catalogue_run["records"] if r["target"] == key]
+    assert mine and all(r["outcome"] == "failed" for r in mine)
+    for record in mine:
+        noted = record["inputs"]["argument config"]
+        assert noted["class"].endswith(":DrainingLoadingConfig")
+        assert noted["kwargs"]["max_input_length"] is not None, record["inputs"]
+    assert not any("inputs" in r for r in catalogue_run["records"] if r["outcome"] == "passed")

@@ -177,3 +177,24 @@ def test_literals():
     )
     with pytest.raises(Unwritable, match=r"builtins\.object"):
         write([object()])
+
+
+def _configs_block(text: str) -> list[str]:
+    start = text.index("CONFIGS = [\n") + len("CONFIGS = [\n")
+    return [line.strip().rstrip(",") for line in text[start : text.index("\n]", start)].splitlines()]
+
+
+def test_the_recorded_failing_example_is_written_first():
+    """A record carrying its failing example's config (``inputs``) is reproduced with exactly that config, ahead of
+    the spec's default and fixed-seed draws (a deviation that shows for a rare draw only would otherwise exit 0);
+    a noted config that cannot be rebuilt here leaves the fallback configs as for an older record."""
+    record = dict(_record("fp8", "test_round_trip_idempotent", {}), outcome="failed")
+    fallback = _configs_block(script_for(record, DOC, str(RUN)).text)
+    drawn = {"weight_block_size": {"__tuple__": [32, 64]}}
+    fp8 = "transformers.utils.quantization_config:FineGrainedFP8Config"
+    record["inputs"] = {"config": {"class": fp8, "kwargs": drawn}}
+    text = script_for(record, DOC, str(RUN)).text
+    assert _configs_block(text)[0] == "{'weight_block_size': (32, 64)}" and _configs_block(text)[1:] == fallback
+    assert "the failing example's configs (as the run drew them)" in text
+    record["inputs"] = {"config": {"class": "transformers:NoSuchConfig", "kwargs": drawn}}
+    assert _configs_block(script_for(record, DOC, str(RUN)).text) == fallback

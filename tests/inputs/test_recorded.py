@@ -1,0 +1,61 @@
+"""The configs a check drew, noted for its record: a tagged JSON form that gives back what it was given."""
+
+from __future__ import annotations
+
+import enum
+import json
+import math
+
+import pytest
+import torch
+from transformers import GPTQConfig
+
+from qconform.inputs.recorded import Unrecordable, collecting, decode, encode, load_class, note_config
+
+
+class Scheme(enum.Enum):
+    FAST = "fast"
+
+
+ARGUMENTS = {
+    "bits": 4,
+    "ratio": 0.5,
+    "eps": float("nan"),
+    "block": (128, 128),
+    "skip": ["lm_head"],
+    "dtype": torch.float16,
+    "scheme": Scheme.FAST,
+    "nested": {"a": (1, 2), "b": None},
+}
+
+
+def test_encode_is_json_and_decode_gives_back_each_type():
+    """A tuple that came back a list, or an enum its value, would reproduce another config than the one drawn."""
+    text = json.dumps(encode(ARGUMENTS), allow_nan=False)
+    back = decode(json.loads(text))
+    assert math.isnan(back.pop("eps"))
+    assert back == {k: v for k, v in ARGUMENTS.items() if k != "eps"}
+    assert type(back["block"]) is tuple and type(back["skip"]) is list and back["scheme"] is Scheme.FAST
+
+
+def test_a_value_without_json_form_is_refused_by_name():
+    with pytest.raises(Unrecordable, match="GPTQConfig has no JSON form"):
+        encode({"inner": GPTQConfig(bits=4)})
+    with pytest.raises(Unrecordable, match="keys JSON cannot hold"):
+        encode({1: "a"})
+
+
+def test_notes_land_in_the_open_sink_only():
+    """Outside a check nothing is noted; inside, the last draw under a label wins (hypothesis replays the failing
+    example last), and an argument with no JSON form is noted as unrecorded with why."""
+    note_config("config", GPTQConfig(bits=4), {"bits": 4})  # no sink: nothing happens
+    with collecting() as sink:
+        note_config("config", GPTQConfig(bits=4), {"bits": 4})
+        note_config("config", GPTQConfig(bits=8), {"bits": 8})
+        note_config("argument config", GPTQConfig(bits=4), {"inner": GPTQConfig(bits=4)})
+    assert sink["config"] == {"class": "transformers.utils.quantization_config:GPTQConfig", "kwargs": {"bits": 8}}
+    assert "no JSON form" in sink["argument config"]["unrecorded"]
+    assert load_class(sink["config"]["class"]) is GPTQConfig
+    with collecting() as fresh:
+        pass
+    assert fresh == {}
