@@ -57,12 +57,12 @@ def encode(value: Any) -> Any:
     """``value`` as JSON with tags for what JSON would change: tuples, enums, dtypes, NaN and infinities."""
     import torch
 
-    if value is None or isinstance(value, bool | int | str):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else {"__float__": str(value)}
-    if isinstance(value, enum.Enum):
+    if isinstance(value, enum.Enum):  # first: a str or int enum (QuantizationMethod) is one of those too
         return {"__enum__": class_path(type(value)), "name": value.name}
+    if value is None or type(value) in (bool, int, str):
+        return value
+    if type(value) is float:
+        return value if math.isfinite(value) else {"__float__": str(value)}
     if isinstance(value, torch.dtype):
         return {"__dtype__": str(value).removeprefix("torch.")}
     if isinstance(value, tuple):

@@ -268,13 +268,15 @@ class QconformSession:
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Any:
-        """The configs the check drew (its last example: hypothesis ends with the failing one) go on its record."""
+        """The configs a failing check drew (its last example: hypothesis ends with the failing one) go on its
+        record; a passing check's draws say nothing and stay off its reports."""
         with recorded.collecting() as drawn:
             try:
                 return (yield)
-            finally:
+            except BaseException:
                 if drawn:
                     item.user_properties.append((INPUTS, drawn))
+                raise
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[Any]) -> Any:

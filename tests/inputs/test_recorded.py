@@ -17,6 +17,10 @@ class Scheme(enum.Enum):
     FAST = "fast"
 
 
+class Method(str, enum.Enum):  # as transformers' QuantizationMethod: a str too, which JSON would keep as a str
+    GPTQ = "gptq"
+
+
 ARGUMENTS = {
     "bits": 4,
     "ratio": 0.5,
@@ -25,17 +29,30 @@ ARGUMENTS = {
     "skip": ["lm_head"],
     "dtype": torch.float16,
     "scheme": Scheme.FAST,
+    "method": Method.GPTQ,
+    "subclass_int": True,
     "nested": {"a": (1, 2), "b": None},
 }
 
 
+def _plain(value) -> bool:
+    """Only JSON's own types (pytest-xdist's serialiser refuses a str subclass such as a str enum)."""
+    if isinstance(value, dict):
+        return all(type(k) is str and _plain(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_plain(v) for v in value)
+    return value is None or type(value) in (str, int, float, bool)
+
+
 def test_encode_is_json_and_decode_gives_back_each_type():
     """A tuple that came back a list, or an enum its value, would reproduce another config than the one drawn."""
+    assert _plain(encode(ARGUMENTS)) and not _plain({"m": Method.GPTQ})
     text = json.dumps(encode(ARGUMENTS), allow_nan=False)
     back = decode(json.loads(text))
     assert math.isnan(back.pop("eps"))
     assert back == {k: v for k, v in ARGUMENTS.items() if k != "eps"}
     assert type(back["block"]) is tuple and type(back["skip"]) is list and back["scheme"] is Scheme.FAST
+    assert back["method"] is Method.GPTQ and encode(Method.GPTQ) == {"__enum__": f"{__name__}:Method", "name": "GPTQ"}
 
 
 def test_a_value_without_json_form_is_refused_by_name():
