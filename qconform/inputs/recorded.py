@@ -96,7 +96,10 @@ def decode(value: Any) -> Any:
     if "__float__" in value:
         return float(value["__float__"])
     if "__enum__" in value:
-        return load_class(value["__enum__"])[value["name"]]
+        cls = load_class(value["__enum__"])
+        if not (isinstance(cls, type) and issubclass(cls, enum.Enum)):
+            raise Unrecordable(f"{value['__enum__']} is not an enum")
+        return cls[value["name"]]
     if "__dtype__" in value:
         return getattr(torch, value["__dtype__"])
     if "__tuple__" in value:

@@ -112,6 +112,8 @@ def drawn(strategy: Any, count: int) -> list[Any]:
 def recorded_configs(record: dict[str, Any] | None) -> list[Any]:
     """The configs the record's failing example drew, in the order drawn, rebuilt from their noted class and
     arguments; one that cannot be rebuilt here (a class gone, arguments refused) is left out."""
+    from transformers.utils.quantization_config import QuantizationConfigMixin
+
     from qconform.inputs.recorded import decode, load_class
 
     found = []
@@ -119,8 +121,11 @@ def recorded_configs(record: dict[str, Any] | None) -> list[Any]:
         if "kwargs" not in entry:
             continue
         try:
-            found.append(load_class(entry["class"])(**decode(entry["kwargs"])))
-        except Exception:
+            cls = load_class(entry["class"])
+            if not (isinstance(cls, type) and issubclass(cls, QuantizationConfigMixin)):
+                continue  # a run file names only config classes: anything else is never called
+            found.append(cls(**decode(entry["kwargs"])))
+        except Exception:  # gone here, or its arguments refused: the fallback configs stand in
             continue
     return found
 

@@ -60,6 +60,8 @@ def test_a_value_without_json_form_is_refused_by_name():
         encode({"inner": GPTQConfig(bits=4)})
     with pytest.raises(Unrecordable, match="keys JSON cannot hold"):
         encode({1: "a"})
+    with pytest.raises(Unrecordable, match="is not an enum"):  # a run file's tag imports only an enum class
+        decode({"__enum__": "os:environ", "name": "PATH"})
 
 
 def test_notes_land_in_the_open_sink_only():
