@@ -75,14 +75,15 @@ def config_strategy(spec: QuantizerSpec) -> st.SearchStrategy[Any]:
 def draw_config(data: st.DataObject, spec: QuantizerSpec, label: str = "config") -> Any:
     """A config drawn under ``label``, noted with its stored arguments for the check's record (``recorded``)."""
     config = data.draw(config_strategy(spec), label=label)
-    note_config(label, config, stored_arguments(config))
+    note_config(label, config, stored_arguments(config), example=data)
     return config
 
 
 def draw_built(data: st.DataObject, spec: QuantizerSpec, label: str = "config") -> Built:
     """A config and its arguments drawn under ``label``, noted for the check's record (``recorded``)."""
     built = data.draw(built_strategy(spec), label=label)
-    note_config(label, built.config, built.arguments if built.inferred else stored_arguments(built.config))
+    arguments = built.arguments if built.inferred else stored_arguments(built.config)
+    note_config(label, built.config, arguments, example=data)
     return built
 
 

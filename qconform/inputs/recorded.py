@@ -19,6 +19,8 @@ from collections.abc import Iterator
 from typing import Any
 
 _SINK: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("qconform_inputs", default=None)
+# the hypothesis example (its ``st.data()`` object) whose draws the sink holds: a draw of another one starts afresh
+_EXAMPLE: contextvars.ContextVar[Any] = contextvars.ContextVar("qconform_example", default=None)
 
 
 class Unrecordable(TypeError):
@@ -29,22 +31,28 @@ class Unrecordable(TypeError):
 def collecting() -> Iterator[dict[str, Any]]:
     """A fresh sink for one check's call: what its draws note lands in the yielded dict."""
     sink: dict[str, Any] = {}
-    token = _SINK.set(sink)
+    token, example = _SINK.set(sink), _EXAMPLE.set(None)
     try:
         yield sink
     finally:
         _SINK.reset(token)
+        _EXAMPLE.reset(example)
 
 
 def class_path(cls: type) -> str:
     return f"{cls.__module__}:{cls.__qualname__}"
 
 
-def note_config(label: str, config: Any, arguments: dict[str, Any]) -> None:
-    """Note the config drawn under ``label`` and the arguments it was built with (no-op outside a check)."""
+def note_config(label: str, config: Any, arguments: dict[str, Any], example: Any = None) -> None:
+    """Note the config drawn under ``label`` and the arguments it was built with (no-op outside a check). The first
+    draw of another ``example`` (hypothesis' data object) clears what earlier examples noted, so the sink never
+    mixes one example's labels with another's."""
     sink = _SINK.get()
     if sink is None:
         return
+    if example is not None and _EXAMPLE.get() is not example:
+        sink.clear()
+        _EXAMPLE.set(example)
     entry: dict[str, Any] = {"class": class_path(type(config))}
     try:
         entry["kwargs"] = encode(arguments)

@@ -78,3 +78,14 @@ def test_notes_land_in_the_open_sink_only():
     with collecting() as fresh:
         pass
     assert fresh == {}
+
+
+def test_a_new_example_clears_the_labels_of_the_last():
+    """A label drawn only by an earlier example (a check whose draws differ between examples) is not kept beside
+    the failing example's: each example's first draw starts the sink afresh."""
+    first, second = object(), object()
+    with collecting() as sink:
+        note_config("checkpoint config", GPTQConfig(bits=4), {"bits": 4}, example=first)
+        note_config("argument config", GPTQConfig(bits=4), {"bits": 4}, example=first)
+        note_config("argument config", GPTQConfig(bits=8), {"bits": 8}, example=second)
+    assert list(sink) == ["argument config"] and sink["argument config"]["kwargs"] == {"bits": 8}
