@@ -53,7 +53,7 @@ def unchecked_dequantize_flag(config: str, line: int) -> KnownDeviation:
 
 
 # the H100 run that the deviations it found cite
-H100_RUN = "reports/runs/h100-sm_90.json of 2026-12-06 (H100, transformers 5.17)"
+H100_RUN = "reports/probes/h100-sm_90-2026-12-06.json (H100, transformers 5.17)"
 
 # the two-GPU run that the multi-GPU deviations cite
 TWO_GPU_RUN = (

@@ -133,7 +133,7 @@ CAPABILITY_TRAINABLE_BEFORE_5_23 = KnownDeviation(
     check="test_declared_capabilities_agree_with_the_quantizer",
     when=("transformers", "<5.23"),
     reason=NOT_TRAINABLE_BEFORE_5_23.reason,
-    evidence="reports/runs/h100-sm_90.json of 2026-12-06 (transformers 5.17): 'trainable: the spec declares True, "
+    evidence="reports/probes/h100-sm_90-2026-12-06.json (transformers 5.17): 'trainable: the spec declares True, "
     "the quantizer says False (FineGrainedFP8HfQuantizer.is_trainable is False)'",
 )
 # auto-round 0.16.1 (auto_round/modeling/fp8_quant.py:162-180), once imported where CUDA is available, replaces
@@ -146,7 +146,7 @@ AUTO_ROUND_REPLACES_FP8_LINEAR = tuple(
         "replace_with_fp8_linear with its own, which passes dtype=None to FP8Linear; transformers 5.17's FP8Linear "
         "has no dtype argument, so preprocess_model raises TypeError",
         evidence="auto-round 0.16.1 auto_round/modeling/fp8_quant.py:162-180 (apply_fp8_expert_replacement_patch at "
-        "import, when torch.cuda.is_available()); reports/runs/h100-sm_90.json of 2026-12-06: TypeError: "
+        "import, when torch.cuda.is_available()); reports/probes/h100-sm_90-2026-12-06.json: TypeError: "
         "FP8Linear.__init__() got an unexpected keyword argument 'dtype' (raised in auto_round/modeling/"
         "fp8_quant.py:74); reports/runs/h200-sm_90.json of 2026-12-06: the same in test_is_serializable_agrees_"
         "with_spec (fp8, mxfp8) and test_output_embedding_stays_full_precision (fp8): any check that builds an FP8 "
@@ -178,7 +178,7 @@ FORWARD_NEEDS_KERNELS = (
             "test_skip_list_respected",
             "test_linear_forward_matches_dequantized_matmul",
             "test_logits_drift_vs_full_precision",
-            # the hostile-weight family (new since those runs): reports/runs/h100-sm_90.json of 2026-12-06
+            # the hostile-weight family (new since those runs): reports/probes/h100-sm_90-2026-12-06.json
             "test_hostile_rows_give_finite_outputs",
             "test_zero_rows_stay_zero",
             "test_error_within_bound_per_row",
@@ -231,7 +231,7 @@ MXFP8_SAVE_DROPS_CONFIG = KnownDeviation(
     when=("transformers", "==5.17.*"),
     reason="an MXFP8 model (FineGrainedFP8Config(quant_method='mxfp8')) saved and reloaded comes back with no "
     "quantization_config at all: the reloaded LlamaConfig has none (the fp8 key keeps it)",
-    evidence="reports/runs/h100-sm_90.json and h100-sm_90-fbgemm.json of 2026-12-06 (transformers 5.17): "
+    evidence="reports/probes/h100-sm_90-2026-12-06.json and reports/runs/h100-sm_90-fbgemm.json (transformers 5.17): "
     "AttributeError: 'LlamaConfig' object has no attribute 'quantization_config' after save_pretrained and "
     "from_pretrained; not run on a GPU with a later transformers",
     raises=(AttributeError,),
