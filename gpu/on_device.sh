@@ -54,10 +54,11 @@ case "$phase" in
     PYTHONPATH=/tmp/site:$PWD step reference_cuda 200 python3 -m pytest tests/reference -q -rs -p no:cacheprovider -k cuda
     ;;
   suite)
-    # gptqmodel builds its CUDA GPTQ block update (31 s alone on an H200) and the Marlin kernels auto-round's CUDA
-    # path repacks with on first use, under a lock that every worker would wait on (auto-round's checks timed out
-    # there at 150 s): build both, side by side, before the workers start
-    warm_marlin='import gptqmodel.extension as e; print("marlin", e.load("marlin"))'
+    # gptqmodel builds its CUDA GPTQ block update (31 s alone on an H200, 28 s on an H100) and the float16 Marlin
+    # kernels auto-round's CUDA path repacks with (169 s on an H100) on first use, under a lock that every worker
+    # would wait on (auto-round's checks timed out there at 150 s): build both, side by side, before the workers
+    # start (the bfloat16 build, two more minutes, was cut in the H100 run and no check missed it)
+    warm_marlin='import gptqmodel.extension as e; print("marlin", e.load("marlin_fp16"))'
     warm_block='from gptqmodel.quantization.gptq_cuda import block_update_available as b; print("block update", b())'
     step warm_up "${WARM_SECONDS:-240}" bash -c "python3 -c '$warm_block' & python3 -c '$warm_marlin' & wait"
     mkdir -p /tmp/empty && cd /tmp/empty
