@@ -13,10 +13,11 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import enum
-import importlib
 import math
 from collections.abc import Iterator
 from typing import Any
+
+from qconform.specs.model import load_object
 
 _SINK: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("qconform_inputs", default=None)
 # the hypothesis example (its ``st.data()`` object) whose draws the sink holds: a draw of another one starts afresh
@@ -84,15 +85,6 @@ def encode(value: Any) -> Any:
     raise Unrecordable(f"a {type(value).__module__}.{type(value).__qualname__} has no JSON form")
 
 
-def load_class(path: str) -> Any:
-    """The class (or other attribute) that ``class_path`` named."""
-    module, _, qualname = path.partition(":")
-    found: Any = importlib.import_module(module)
-    for part in qualname.split("."):
-        found = getattr(found, part)
-    return found
-
-
 def decode(value: Any) -> Any:
     """What ``encode`` was given (its enums and dtypes imported again)."""
     import torch
@@ -104,7 +96,7 @@ def decode(value: Any) -> Any:
     if "__float__" in value:
         return float(value["__float__"])
     if "__enum__" in value:
-        cls = load_class(value["__enum__"])
+        cls = load_object(value["__enum__"])
         if not (isinstance(cls, type) and issubclass(cls, enum.Enum)):
             raise Unrecordable(f"{value['__enum__']} is not an enum")
         return cls[value["name"]]

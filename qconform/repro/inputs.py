@@ -20,7 +20,7 @@ from typing import Any
 from qconform.discovery.targets import Target
 from qconform.inputs.inferred import wrong_type_arguments
 from qconform.repro.literals import Source, Unwritable, write
-from qconform.specs.model import InvalidConfig, QuantizerSpec
+from qconform.specs.model import InvalidConfig, QuantizerSpec, load_object
 
 IGNORED_MODEL_FIELDS = ("transformers_version", "model_type", "architectures")
 
@@ -114,14 +114,14 @@ def recorded_configs(record: dict[str, Any] | None) -> list[Any]:
     arguments; one that cannot be rebuilt here (a class gone, arguments refused) is left out."""
     from transformers.utils.quantization_config import QuantizationConfigMixin
 
-    from qconform.inputs.recorded import decode, load_class
+    from qconform.inputs.recorded import decode
 
     found = []
     for entry in ((record or {}).get("inputs") or {}).values():
         if "kwargs" not in entry:
             continue
         try:
-            cls = load_class(entry["class"])
+            cls = load_object(entry["class"])
             if not (isinstance(cls, type) and issubclass(cls, QuantizationConfigMixin)):
                 continue  # a run file names only config classes: anything else is never called
             found.append(cls(**decode(entry["kwargs"])))

@@ -10,7 +10,8 @@ import pytest
 import torch
 from transformers import GPTQConfig
 
-from qconform.inputs.recorded import Unrecordable, collecting, decode, encode, load_class, note_config
+from qconform.inputs.recorded import Unrecordable, collecting, decode, encode, note_config
+from qconform.specs.model import load_object
 
 
 class Scheme(enum.Enum):
@@ -74,7 +75,7 @@ def test_notes_land_in_the_open_sink_only():
         note_config("argument config", GPTQConfig(bits=4), {"inner": GPTQConfig(bits=4)})
     assert sink["config"] == {"class": "transformers.utils.quantization_config:GPTQConfig", "kwargs": {"bits": 8}}
     assert "no JSON form" in sink["argument config"]["unrecorded"]
-    assert load_class(sink["config"]["class"]) is GPTQConfig
+    assert load_object(sink["config"]["class"]) is GPTQConfig  # class_path names what load_object imports
     with collecting() as fresh:
         pass
     assert fresh == {}
