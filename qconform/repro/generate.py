@@ -99,7 +99,7 @@ def _values(template: Template, target: Target, record: dict[str, Any]) -> tuple
     if template.needs == CONFIGS:
         drawn = inputs.recorded_configs(record)
         count = CONFIG_COUNT + len(drawn)
-        sources = inputs.distinct_sources(inputs.config_examples(target, count, record), spec, count)
+        sources = inputs.distinct_sources(inputs.config_examples(target, count, drawn), spec, count)
         config_class = _config_class(target, inputs.default_config(target))
         lines.append(f"CONFIG_CLASS = {config_class}")
         lines.append(

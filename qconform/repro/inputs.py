@@ -130,12 +130,12 @@ def recorded_configs(record: dict[str, Any] | None) -> list[Any]:
     return found
 
 
-def config_examples(target: Target, count: int, record: dict[str, Any] | None = None) -> list[Any]:
-    """The configs of the record's failing example, then the default config, then examples of the spec's (or
-    the inferred) config strategy."""
+def config_examples(target: Target, count: int, recorded: list[Any] | tuple[Any, ...] = ()) -> list[Any]:
+    """The configs a record's failing example drew (``recorded_configs``), then the default config, then examples
+    of the spec's (or the inferred) config strategy."""
     from qconform.inputs.configs import config_strategy
 
-    configs = [*recorded_configs(record), default_config(target)]
+    configs = [*recorded, default_config(target)]
     if count > 1:
         strategy = _call(lambda: config_strategy(target.spec), target.spec, f"{target.key}'s configs")
         configs += _call(lambda: drawn(strategy, 4 * count), target.spec, f"{target.key}'s configs")
