@@ -8,12 +8,7 @@ Each bug module subclasses one of them and breaks one clause.
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import importlib.util
-import json
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +26,7 @@ from transformers.utils.quantization_config import QuantizationConfigMixin
 from qconform.inputs.strategies import optional, skip_lists
 from qconform.inputs.tiny_models import tiny_checkpoint
 from qconform.specs.model import Capabilities, Inputs, InvalidConfig, OffloadRule, Promises, QuantizerSpec, Requirement
-from qconform.support.cache_home import cache_home
+from reference_quantizers.writers.cache import cached_checkpoint, retarget
 
 
 class ContractConfig(QuantizationConfigMixin):
@@ -245,23 +240,13 @@ class DequantizingConfig(Mxfp4Config):
 
 def write_prequantized(method: str, arch: str, config: Any) -> Path:
     """The "pre-quantized" checkpoint of a quantizer that stores weights as they are: the tiny checkpoint with
-    ``config`` in its config.json (written once per method, arch and config)."""
+    ``config`` in its config.json (written once per method, arch and config, as the twins' writers are)."""
     fields = config.to_dict()
-    digest = hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()[:10]
-    target = cache_home() / "checkpoints" / f"planted-{method}-{arch}-{digest}"
-    if (target / "config.json").exists():
-        return target
-    source = tiny_checkpoint(arch)  # creates the checkpoints folder
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
-        shutil.copytree(source, staging, dirs_exist_ok=True)
-        saved = json.loads((staging / "config.json").read_text())
-        (staging / "config.json").write_text(json.dumps(saved | {"quantization_config": fields}, indent=2))
-        with contextlib.suppress(OSError):  # another process won the race: its copy is identical
-            staging.rename(target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return target
+    return cached_checkpoint(
+        f"planted-{method}-{arch}",
+        {"arch": arch, "quantization_config": fields},
+        lambda staging: retarget(tiny_checkpoint(arch), fields, staging),
+    )
 
 
 def dequantizing_spec(key: str, config_class: type) -> QuantizerSpec:
